@@ -1,0 +1,44 @@
+"""The Celery application ``livecommerce``.
+
+Queues: ``default``, ``webhooks`` (deliveries) and ``settlements`` (settlement runs). One worker
+started with ``celery -A livecommerce worker -Q default,webhooks,settlements`` runs every task;
+beat (``celery -A livecommerce beat``) runs the periodic ones below. Without a broker
+(``CELERY_BROKER_URL`` unset) tasks run in-process.
+"""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livecommerce.settings")
+
+app = Celery("livecommerce")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("webhooks"), Queue("settlements"))
+app.autodiscover_tasks()
+
+# Task names are strings so that this module imports no app.
+app.conf.beat_schedule = {
+    "close-return-windows": {
+        "task": "orders.tasks.close_return_windows",
+        "schedule": crontab(minute="*/15"),
+    },
+    "sweep-webhook-deliveries": {
+        "task": "partners.tasks.sweep_webhook_deliveries",
+        "schedule": 30.0,
+    },
+    "run-scheduled-settlements": {
+        "task": "commissions.tasks.settlement_run_scheduled",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "purge-idempotency-records": {
+        "task": "livecommerce.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=7),
+    },
+    "reconcile-ledger": {
+        "task": "commissions.tasks.reconcile_ledger",
+        "schedule": crontab(hour=3, minute=0),
+    },
+}

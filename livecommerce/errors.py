@@ -1,0 +1,107 @@
+"""One application error class, one exception handler, and every error code in one place.
+
+Every error the API sends has the contract's shape::
+
+    {"type": "validation_error" | "client_error" | "server_error",
+     "errors": [{"code": str, "detail": str, "attr": str | null}]}
+
+drf-standardized-errors produces that shape for DRF's own exceptions; ``AppError`` carries the
+domain's codes (``invalid_transition``, ``insufficient_inventory``, ...) through the same handler.
+"""
+
+from django.http import JsonResponse
+from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
+from rest_framework import exceptions, status
+
+# Domain error codes with the status each is sent with, so the docs can list them.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "idempotency_key_reused": (422, "The Idempotency-Key was used before with another body."),
+    "idempotency_key_in_use": (409, "A request with this Idempotency-Key is still running."),
+    "idempotency_key_invalid": (400, "The Idempotency-Key header is empty or too long."),
+    "request_too_large": (413, "The request body is larger than the service accepts."),
+    "invalid_transition": (409, "The object's status does not allow this action."),
+    "insufficient_inventory": (409, "Not enough inventory to reserve for the order."),
+    "refund_exceeds_paid": (409, "Refunds would exceed what was paid."),
+    "no_commission_plan": (422, "No commission plan is in force for this order."),
+    "amount_mismatch": (422, "The payment amount is not the order total."),
+    "brand_not_enrolled": (422, "The host app may not sell this brand."),
+    "mixed_order": (422, "An order sells one brand's products in one currency."),
+    "invalid_reference": (400, "A referenced object does not exist or is not visible."),
+    "invalid_amount": (400, "The amount is not a valid non-negative decimal."),
+    "too_many_decimal_places": (400, "The amount has more decimal places than its currency."),
+    "negative_amount": (400, "Amounts may not be negative."),
+    "invalid_currency": (400, "Not an ISO 4217 currency code this service knows."),
+    "settlement_not_pending": (409, "The settlement is no longer pending."),
+    "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
+}
+
+
+class AppError(exceptions.APIException):
+    """A domain error with a stable ``code``, raised by services and turned into a response."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str | None = None,
+        *,
+        status_code: int | None = None,
+        attr: str | None = None,
+    ) -> None:
+        default_status, default_detail = ERROR_CODES.get(code, (400, code))
+        self.status_code = status_code or default_status
+        self.code = code
+        self.attr = attr
+        message = detail or default_detail
+        # A validation-style error keeps its attribute so clients can point at the field.
+        super().__init__({attr: [message]} if attr else message, code)
+
+
+class AppValidationError(exceptions.ValidationError):
+    """A 400 validation error with a domain code on one attribute."""
+
+    def __init__(self, code: str, detail: str | None = None, *, attr: str | None = None):
+        message = detail or ERROR_CODES.get(code, (400, code))[1]
+        super().__init__({attr: [message]} if attr else [message], code=code)
+
+
+class ExceptionHandler(BaseExceptionHandler):
+    """drf-standardized-errors' handler, keeping the ``attr`` of a domain error."""
+
+    def get_headers(self, exc: exceptions.APIException) -> dict:
+        headers = super().get_headers(exc)
+        if getattr(exc, "wait", None) is not None and "Retry-After" not in headers:
+            headers["Retry-After"] = "1"
+        return headers
+
+
+def error_body(code: str, detail: str, *, error_type: str = "client_error", attr=None) -> dict:
+    return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": attr}]}
+
+
+def error_response(code: str, detail: str | None = None, *, status_code: int | None = None):
+    """A plain Django JSON error response, for code that runs outside DRF (middleware, 404)."""
+    default_status, default_detail = ERROR_CODES.get(code, (400, code))
+    return JsonResponse(
+        error_body(code, detail or default_detail), status=status_code or default_status
+    )
+
+
+def handler404(request, exception=None):
+    return JsonResponse(
+        error_body("not_found", "No such resource."), status=status.HTTP_404_NOT_FOUND
+    )
+
+
+def handler500(request):
+    return JsonResponse(
+        error_body("error", "Server Error (500)", error_type="server_error"),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def handler400(request, exception=None):
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def handler403(request, exception=None):
+    return JsonResponse(error_body("permission_denied", "Forbidden."), status=403)

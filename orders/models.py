@@ -1,0 +1,292 @@
+"""Catalog, live sessions, orders and their history.
+
+Amounts are integers in the currency's minor units (cents for USD, yen for JPY, fils for KWD);
+``livecommerce.money`` is the one place that converts them to and from the API's decimal strings.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from livecommerce.ids import ID_MAX_LENGTH, IdFactory
+from orders.choices import LiveSessionStatus, OrderStatus
+from partners.models import Partner, TenantQuerySet
+
+
+class ProductQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        # The brand itself, the brand's fulfillment partner, and any host app that may sell the
+        # brand (open host apps: every brand; invite-only: enrolled brands).
+        if partner.kind == "host_app":
+            if partner.brand_access == "invite_only":
+                return Q(brand__enrolled_in=partner)
+            return Q()
+        if partner.kind == "fulfillment":
+            return Q(brand__fulfillment_partner=partner)
+        if partner.kind == "brand":
+            return Q(brand=partner)
+        return Q(pk__in=[])
+
+
+class Product(models.Model):
+    """A brand's product with its price and the inventory its fulfillment partner keeps."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("prd"))
+    brand = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="products")
+    sku = models.CharField(max_length=100)
+    title = models.CharField(max_length=300)
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    price = models.BigIntegerField(help_text="Minor units of currency")
+    currency = models.CharField(max_length=3)
+    inventory = models.IntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created",)
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "sku"], name="product_sku_unique_per_brand"),
+            models.CheckConstraint(condition=Q(inventory__gte=0), name="product_inventory_gte_0"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.title}"
+
+
+class LiveSessionQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        return (
+            Q(producer=partner)
+            | Q(host_apps=partner)
+            | Q(creator=partner)
+            | Q(products__brand=partner)
+            | Q(products__brand__fulfillment_partner=partner)
+        )
+
+    def visible_to(self, caller):
+        # Joins through many-to-many relations can repeat a session.
+        qs = super().visible_to(caller)
+        return qs if caller.is_staff else qs.distinct()
+
+
+class LiveSession(models.Model):
+    """A live show hosted by a creator, broadcast on one or more host apps (or a brand's site).
+
+    Orders placed from any of those host apps during the show are attributed to it and its
+    creator, which is how the creator earns its commission.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("lvs"))
+    producer = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        related_name="produced_sessions",
+        help_text="The host app or fulfillment partner that created the session",
+    )
+    creator = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="hosted_sessions"
+    )
+    title = models.CharField(max_length=300)
+    scheduled_start = models.DateTimeField()
+    status = models.CharField(
+        max_length=20, choices=LiveSessionStatus.choices, default=LiveSessionStatus.SCHEDULED
+    )
+    host_apps = models.ManyToManyField(Partner, related_name="broadcast_sessions")
+    products = models.ManyToManyField(Product, related_name="live_sessions", blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = LiveSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created",)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class OrderQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        return (
+            Q(host_app=partner)
+            | Q(brand=partner)
+            | Q(fulfillment_partner=partner)
+            | Q(creator=partner)
+        )
+
+
+class Order(models.Model):
+    """A buyer's purchase of one brand's products in one currency, placed through a host app.
+
+    ``fulfillment_partner`` is the brand's fulfiller when the order was placed, kept so that
+    a later change of fulfiller does not move existing orders.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("ord"))
+    status = models.CharField(
+        max_length=20,
+        choices=OrderStatus.choices,
+        default=OrderStatus.PENDING_PAYMENT,
+        db_index=True,
+    )
+    host_app = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="host_orders")
+    brand = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="brand_orders")
+    fulfillment_partner = models.ForeignKey(
+        Partner, null=True, on_delete=models.PROTECT, related_name="fulfilled_orders"
+    )
+    live_session = models.ForeignKey(
+        LiveSession, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    creator = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="creator_orders"
+    )
+    currency = models.CharField(max_length=3)
+    subtotal = models.BigIntegerField(default=0)
+    shipping_amount = models.BigIntegerField(default=0)
+    tax_amount = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    buyer_reference = models.CharField(max_length=200, blank=True)
+    buyer_email = models.EmailField(blank=True)
+    shipping_address = models.JSONField(null=True, blank=True)
+    payment_reference = models.CharField(max_length=200, blank=True)
+    carrier = models.CharField(max_length=100, blank=True)
+    tracking_number = models.CharField(max_length=200, blank=True)
+    commission_plan_id = models.CharField(max_length=ID_MAX_LENGTH, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created",)
+        indexes = [
+            models.Index(fields=["host_app", "-created"], name="order_host_app_created"),
+            models.Index(fields=["brand", "-created"], name="order_brand_created"),
+            models.Index(fields=["status", "delivered_at"], name="order_status_delivered"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    total=models.F("subtotal")
+                    + models.F("shipping_amount")
+                    + models.F("tax_amount")
+                ),
+                name="order_total_is_sum",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total")),
+                name="order_refunds_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class OrderLine(models.Model):
+    """One product on an order, at the catalog price when ordered.
+
+    The commission rates in force at payment are copied here, so a later edit of a plan never
+    changes what a posted order earned.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("oln"))
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=100)
+    title = models.CharField(max_length=300)
+    category = models.CharField(max_length=100, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.BigIntegerField()
+    subtotal = models.BigIntegerField()
+    refunded_quantity = models.PositiveIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    platform_rate_bps = models.PositiveIntegerField(null=True, blank=True)
+    creator_rate_bps = models.PositiveIntegerField(null=True, blank=True)
+    fulfillment_rate_bps = models.PositiveIntegerField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("order", "position")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_gte_1"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="order_line_refunded_quantity_lte_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("subtotal")),
+                name="order_line_refunds_within_subtotal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}:{self.sku}x{self.quantity}"
+
+
+class Refund(models.Model):
+    """Money returned to the buyer for an order, by line quantities or as an amount."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("rfd"))
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    restock = models.BooleanField(default=False)
+    created_by = models.CharField(max_length=100, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("created",)
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class RefundLine(models.Model):
+    """How much of one order line a refund returns (merchandise only)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="refund_lines")
+    quantity = models.PositiveIntegerField(default=0)
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_line_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.refund_id}:{self.line_id}"
+
+
+class OrderEvent(models.Model):
+    """One step in an order's history: what happened, who did it, from which status to which."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("oev"))
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=50)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    actor = models.CharField(max_length=100, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("created", "id")
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.type}"

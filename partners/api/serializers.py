@@ -1,0 +1,114 @@
+from rest_framework import serializers
+
+from partners.choices import BrandAccess, PartnerKind, PartnerStatus, PayoutSchedule, StaffRole
+from partners.models import APIKey, Enrollment, Partner
+
+
+class PartnerSerializer(serializers.ModelSerializer):
+    """A partner as the API shows it."""
+
+    brand_access = serializers.SerializerMethodField()
+    enrolled_brands = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Partner
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "email",
+            "status",
+            "brand_access",
+            "fulfillment_partner",
+            "enrolled_brands",
+            "payout_schedule",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+
+    def get_brand_access(self, obj: Partner) -> BrandAccess | None:
+        return obj.brand_access or None
+
+    def get_enrolled_brands(self, obj: Partner) -> list[str] | None:
+        """The brands an ``invite_only`` host app may sell; null for other partners."""
+        if obj.kind != PartnerKind.HOST_APP or obj.brand_access != BrandAccess.INVITE_ONLY:
+            return None
+        return sorted(e.brand_id for e in obj.enrollments.all())
+
+
+class PartnerCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PartnerKind.choices)
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=PartnerStatus.choices, required=False)
+    brand_access = serializers.ChoiceField(choices=BrandAccess.choices, required=False)
+    fulfillment_partner = serializers.PrimaryKeyRelatedField(
+        queryset=Partner.objects.all(), required=False, allow_null=True
+    )
+    payout_schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False)
+
+
+class PartnerUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=PartnerStatus.choices, required=False)
+    brand_access = serializers.ChoiceField(choices=BrandAccess.choices, required=False)
+    fulfillment_partner = serializers.PrimaryKeyRelatedField(
+        queryset=Partner.objects.all(), required=False, allow_null=True
+    )
+    payout_schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False)
+
+
+class EnrollmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Enrollment
+        fields = ["id", "host_app", "brand", "created"]
+        read_only_fields = fields
+
+
+class EnrollmentInputSerializer(serializers.Serializer):
+    brand = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.all())
+
+
+class APIKeySerializer(serializers.ModelSerializer):
+    """A key as listed: never the key itself."""
+
+    class Meta:
+        model = APIKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "partner",
+            "role",
+            "created",
+            "last_used",
+            "revoked",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class APIKeyCreatedSerializer(serializers.Serializer):
+    """A new key: ``key`` appears here once and is never shown again."""
+
+    id = serializers.CharField()
+    key = serializers.CharField()
+    prefix = serializers.CharField()
+    name = serializers.CharField()
+    partner = serializers.CharField(allow_null=True)
+    created = serializers.DateTimeField()
+
+
+class APIKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50, required=False, default="API key")
+
+
+class MeSerializer(serializers.Serializer):
+    """Who the caller is."""
+
+    type = serializers.ChoiceField(choices=["partner", "staff"])
+    role = serializers.ChoiceField(choices=StaffRole.choices, allow_null=True)
+    partner = PartnerSerializer(allow_null=True)
+    api_key = APIKeySerializer()

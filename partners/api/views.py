@@ -1,0 +1,264 @@
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livecommerce.errors import AppValidationError
+from partners import selectors, services
+from partners.api.serializers import (
+    APIKeyCreatedSerializer,
+    APIKeyCreateSerializer,
+    APIKeySerializer,
+    EnrollmentInputSerializer,
+    EnrollmentSerializer,
+    MeSerializer,
+    PartnerCreateSerializer,
+    PartnerSerializer,
+    PartnerUpdateSerializer,
+)
+from partners.choices import StaffRole
+from partners.filters import PartnerFilter
+from partners.models import APIKey, Partner
+from partners.permissions import ActionPermissionsMixin, allow
+
+OPS = allow(staff=(StaffRole.OPS,))
+STAFF = allow(staff=(StaffRole.OPS, StaffRole.FINANCE))
+
+PARTNER_EXAMPLE = OpenApiExample(
+    "A brand",
+    value={
+        "kind": "brand",
+        "name": "Glow Cosmetics",
+        "email": "ops@glow.example",
+        "fulfillment_partner": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v",
+    },
+    request_only=True,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List partners", tags=["partners"]),
+    retrieve=extend_schema(summary="Get a partner", tags=["partners"]),
+)
+class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
+    """Partners: onboarding, suspension, enrollments and API keys (ops; finance reads)."""
+
+    serializer_class = PartnerSerializer
+    filterset_class = PartnerFilter
+    action_permissions = {
+        "list": STAFF,
+        "retrieve": STAFF,
+        "create": OPS,
+        "partial_update": OPS,
+        "enrollments": STAFF,
+        "enrollments_create": OPS,
+        "enrollments_delete": OPS,
+        "api_keys": OPS,
+        "api_keys_create": OPS,
+    }
+
+    def get_queryset(self):
+        return selectors.partner_list(caller=self.request.user)
+
+    @extend_schema(
+        summary="Onboard a partner",
+        tags=["partners"],
+        request=PartnerCreateSerializer,
+        responses={201: PartnerSerializer},
+        examples=[PARTNER_EXAMPLE],
+    )
+    def create(self, request):
+        data = _valid(PartnerCreateSerializer, request.data)
+        partner = services.partner_create(**data)
+        return Response(self._out(partner), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Update or suspend a partner",
+        tags=["partners"],
+        request=PartnerUpdateSerializer,
+        responses={200: PartnerSerializer},
+        examples=[OpenApiExample("Suspend", value={"status": "suspended"}, request_only=True)],
+    )
+    def partial_update(self, request, pk=None):
+        partner = self.get_object()
+        data = _valid(PartnerUpdateSerializer, request.data)
+        partner = services.partner_update(partner=partner, **data)
+        return Response(self._out(partner))
+
+    def _out(self, partner: Partner) -> dict:
+        partner = selectors.partner_list(caller=self.request.user).get(pk=partner.pk)
+        return PartnerSerializer(partner).data
+
+    @extend_schema(
+        summary="List a host app's enrolled brands",
+        tags=["partners"],
+        responses={200: EnrollmentSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def enrollments(self, request, pk=None):
+        host_app = self.get_object()
+        return Response(
+            EnrollmentSerializer(selectors.enrollment_list(host_app=host_app), many=True).data
+        )
+
+    @extend_schema(
+        summary="Enroll a brand with an invite-only host app",
+        tags=["partners"],
+        request=EnrollmentInputSerializer,
+        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer},
+        examples=[
+            OpenApiExample(
+                "Enroll", value={"brand": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v"}, request_only=True
+            )
+        ],
+    )
+    @enrollments.mapping.post
+    def enrollments_create(self, request, pk=None):
+        host_app = self.get_object()
+        data = _valid(EnrollmentInputSerializer, request.data)
+        enrollment, created = services.enrollment_create(host_app=host_app, brand=data["brand"])
+        return Response(
+            EnrollmentSerializer(enrollment).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Withdraw a brand from a host app",
+        tags=["partners"],
+        parameters=[OpenApiParameter("brand", str, required=True, description="The brand's id")],
+        request=None,
+        responses={204: None},
+    )
+    @enrollments.mapping.delete
+    def enrollments_delete(self, request, pk=None):
+        host_app = self.get_object()
+        brand_id = request.query_params.get("brand")
+        if not brand_id and isinstance(request.data, dict):
+            brand_id = request.data.get("brand")
+        if not brand_id:
+            raise AppValidationError("required", "Name the brand: ?brand=prt_...", attr="brand")
+        brand = Partner.objects.filter(pk=brand_id).first()
+        if brand is None:
+            raise AppValidationError("does_not_exist", "No such brand.", attr="brand")
+        if not services.enrollment_delete(host_app=host_app, brand=brand):
+            return Response(
+                status=status.HTTP_404_NOT_FOUND,
+                data={
+                    "type": "client_error",
+                    "errors": [
+                        {"code": "not_found", "detail": "That brand is not enrolled.", "attr": None}
+                    ],
+                },
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="List a partner's API keys",
+        tags=["api keys"],
+        responses={200: APIKeySerializer(many=True)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="api-keys",
+        pagination_class=None,
+        filterset_class=None,
+    )
+    def api_keys(self, request, pk=None):
+        partner = self.get_object()
+        return Response(APIKeySerializer(selectors.api_key_list(partner=partner), many=True).data)
+
+    @extend_schema(
+        summary="Issue an API key for a partner (shown once)",
+        tags=["api keys"],
+        request=APIKeyCreateSerializer,
+        responses={201: APIKeyCreatedSerializer},
+        examples=[
+            OpenApiExample(
+                "Issued",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "id": "key_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                    "key": "Ab3dEf9h.s3cr3t...",
+                    "prefix": "Ab3dEf9h",
+                    "name": "production",
+                    "partner": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                    "created": "2026-11-23T12:00:00.000000Z",
+                },
+            )
+        ],
+    )
+    @api_keys.mapping.post
+    def api_keys_create(self, request, pk=None):
+        partner = self.get_object()
+        data = _valid(APIKeyCreateSerializer, request.data)
+        api_key, raw_key = services.api_key_create(name=data["name"], partner=partner)
+        return Response(_created_key(api_key, raw_key), status=status.HTTP_201_CREATED)
+
+
+def _created_key(api_key: APIKey, raw_key: str) -> dict:
+    return APIKeyCreatedSerializer(
+        {
+            "id": api_key.pk,
+            "key": raw_key,
+            "prefix": api_key.prefix,
+            "name": api_key.name,
+            "partner": api_key.partner_id,
+            "created": api_key.created,
+        }
+    ).data
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="Get an API key", tags=["api keys"]),
+    destroy=extend_schema(summary="Revoke an API key", tags=["api keys"], responses={204: None}),
+)
+class APIKeyViewSet(
+    ActionPermissionsMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """API keys by id: look one up, or revoke it (ops)."""
+
+    serializer_class = APIKeySerializer
+    action_permissions = {"retrieve": OPS, "destroy": OPS}
+
+    def get_queryset(self):
+        return APIKey.objects.select_related("partner")
+
+    def destroy(self, request, pk=None):
+        services.api_key_revoke(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """Tells any caller who it is."""
+
+    @extend_schema(summary="Who am I", tags=["partners"], responses={200: MeSerializer})
+    def get(self, request):
+        caller = request.user
+        api_key = request.auth
+        return Response(
+            MeSerializer(
+                {
+                    "type": "staff" if caller.is_staff else "partner",
+                    "role": caller.role or None,
+                    "partner": caller.partner,
+                    "api_key": api_key,
+                }
+            ).data
+        )

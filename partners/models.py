@@ -1,0 +1,193 @@
+"""Partners of the platform and the credentials they call the API with."""
+
+from django.db import models
+from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+from livecommerce.ids import ID_MAX_LENGTH, IdFactory
+from partners.choices import BrandAccess, PartnerKind, PartnerStatus, PayoutSchedule, StaffRole
+
+
+class TenantQuerySet(models.QuerySet):
+    """The one tenancy mechanism: every API read starts from ``visible_to(caller)``.
+
+    Staff see everything their role may read; a partner sees only the rows that concern it, as
+    ``partner_filter`` defines for each model. A row outside that scope is simply not found, so
+    another partner's object answers 404 and its existence does not leak.
+    """
+
+    def partner_filter(self, partner: "Partner") -> Q:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def visible_to(self, caller) -> "TenantQuerySet":
+        if caller.is_staff:
+            return self.all()
+        return self.filter(self.partner_filter(caller.partner))
+
+
+class PartnerQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: "Partner") -> Q:
+        return Q(pk=partner.pk)
+
+
+class Partner(models.Model):
+    """A company that takes part in live shopping: host app, fulfillment partner, brand or creator.
+
+    A brand names the fulfillment partner that keeps its catalog and ships its orders. A host app
+    is open to every brand or, when ``invite_only``, sells only the brands enrolled with it.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("prt"))
+    kind = models.CharField(max_length=20, choices=PartnerKind.choices)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
+    )
+    brand_access = models.CharField(
+        max_length=20, choices=BrandAccess.choices, blank=True, default=""
+    )
+    fulfillment_partner = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="brands"
+    )
+    enrolled_brands = models.ManyToManyField(
+        "self", through="Enrollment", symmetrical=False, related_name="enrolled_in", blank=True
+    )
+    payout_schedule = models.CharField(
+        max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.DAILY
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind=PartnerKind.HOST_APP, brand_access__in=list(BrandAccess.values))
+                | (~Q(kind=PartnerKind.HOST_APP) & Q(brand_access="")),
+                name="partner_brand_access_only_for_host_apps",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=PartnerKind.BRAND) | Q(fulfillment_partner__isnull=True),
+                name="partner_fulfillment_partner_only_for_brands",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == PartnerStatus.ACTIVE
+
+    def may_sell_brand(self, brand: "Partner") -> bool:
+        """Whether this host app may sell ``brand``'s products (cheap check, one query at most)."""
+        if self.brand_access != BrandAccess.INVITE_ONLY:
+            return True
+        return Enrollment.objects.filter(host_app=self, brand=brand).exists()
+
+
+class Enrollment(models.Model):
+    """A brand enrolled with an ``invite_only`` host app, which may then sell its products."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("enr"))
+    host_app = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="enrollments")
+    brand = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created",)
+        constraints = [
+            models.UniqueConstraint(fields=["host_app", "brand"], name="enrollment_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id} @ {self.host_app_id}"
+
+
+class APIKeyManager(BaseAPIKeyManager):
+    def assign_key(self, obj: "APIKey") -> str:
+        # The library would make the primary key from the hash; ours stays an opaque ``key_`` id.
+        key, prefix, hashed_key = self.key_generator.generate()
+        obj.prefix = prefix
+        obj.hashed_key = hashed_key
+        return key
+
+    def get_usable_keys(self):
+        return self.filter(revoked=False).select_related("partner")
+
+
+class APIKey(AbstractAPIKey):
+    """A Bearer credential for one partner or one staff member with a role.
+
+    The key itself is shown once, at creation; only its SHA-512 hash and its prefix are stored.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("key"))
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    role = models.CharField(max_length=20, choices=StaffRole.choices, blank=True, default="")
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = APIKeyManager()
+
+    class Meta(AbstractAPIKey.Meta):
+        abstract = False
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(partner__isnull=False) & Q(role=""))
+                | (Q(partner__isnull=True) & Q(role__in=list(StaffRole.values))),
+                name="api_key_partner_xor_staff_role",
+            )
+        ]
+
+
+class EventQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        return Q(recipients__partner=partner)
+
+
+class Event(models.Model):
+    """Something that happened which partners may hear of (``order.paid``, ...).
+
+    Written in the same database transaction as the change it reports, so an event exists if and
+    only if the change does. ``sequence`` numbers the events of one object 1, 2, 3, ... so a
+    receiver can put out-of-order deliveries back in order.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("evt"))
+    type = models.CharField(max_length=100, db_index=True)
+    object_id = models.CharField(max_length=ID_MAX_LENGTH)
+    sequence = models.PositiveIntegerField()
+    data = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=["object_id", "sequence"], name="event_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.object_id}#{self.sequence}"
+
+
+class EventRecipient(models.Model):
+    """A partner that may see an event (and whose webhook endpoints receive it)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="recipients")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "partner"], name="event_recipient_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.partner_id}"

@@ -1,0 +1,49 @@
+"""Who may call what: staff roles and partner kinds, declared per action."""
+
+from rest_framework.permissions import BasePermission
+
+from partners.authentication import Caller
+
+
+class IsAuthenticatedCaller(BasePermission):
+    """Any valid key (the default for every API view)."""
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, Caller)
+
+
+def allow(*, staff: tuple[str, ...] = (), partners: tuple[str, ...] = ()) -> type[BasePermission]:
+    """A permission class admitting the given staff roles and partner kinds.
+
+    ``allow(staff=("ops",), partners=("host_app",))`` admits ops staff and host apps; everyone
+    else gets 403 (the role may not do this at all, so nothing about the object leaks).
+    """
+
+    who = ", ".join([*(f"{r} staff" for r in staff), *(f"{k} partners" for k in partners)])
+
+    class Allowed(IsAuthenticatedCaller):
+        message = f"Only {who or 'nobody'} may do this."
+
+        def has_permission(self, request, view) -> bool:
+            caller = request.user
+            if not isinstance(caller, Caller):
+                return False
+            return caller.is_role(*staff) or caller.is_kind(*partners)
+
+    Allowed.__name__ = f"Allow[{who}]"
+    return Allowed
+
+
+class ActionPermissionsMixin:
+    """Per-action permissions on a viewset: ``action_permissions = {"list": allow(...), ...}``.
+
+    An action missing from the map is refused, so a new action must state who may call it.
+    """
+
+    action_permissions: dict[str, type[BasePermission]] = {}
+
+    def get_permissions(self):
+        permission = self.action_permissions.get(getattr(self, "action", None) or "")
+        if permission is None:
+            permission = allow()
+        return [permission()]

@@ -1,0 +1,130 @@
+"""Writes for partners, API keys and enrollments."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from livecommerce.errors import AppValidationError
+from partners.choices import BrandAccess, PartnerKind
+from partners.models import APIKey, Enrollment, Partner
+
+_UNSET = object()
+
+
+def _check_fulfillment_partner(fulfillment_partner: Partner | None) -> None:
+    if fulfillment_partner is not None and fulfillment_partner.kind != PartnerKind.FULFILLMENT:
+        raise AppValidationError(
+            "invalid_reference",
+            "fulfillment_partner must be a partner of kind 'fulfillment'.",
+            attr="fulfillment_partner",
+        )
+
+
+@transaction.atomic
+def partner_create(
+    *,
+    kind: str,
+    name: str,
+    email: str = "",
+    status: str | None = None,
+    brand_access: str | None = None,
+    fulfillment_partner: Partner | None = None,
+    payout_schedule: str | None = None,
+) -> Partner:
+    """Onboard a partner. A host app defaults to ``open``; only a brand names a fulfiller."""
+    if kind == PartnerKind.HOST_APP:
+        brand_access = brand_access or BrandAccess.OPEN
+    elif brand_access:
+        raise AppValidationError(
+            "invalid", "brand_access applies to host apps only.", attr="brand_access"
+        )
+    if fulfillment_partner is not None and kind != PartnerKind.BRAND:
+        raise AppValidationError(
+            "invalid", "Only a brand names a fulfillment_partner.", attr="fulfillment_partner"
+        )
+    _check_fulfillment_partner(fulfillment_partner)
+    partner = Partner(
+        kind=kind,
+        name=name,
+        email=email,
+        brand_access=brand_access or "",
+        fulfillment_partner=fulfillment_partner,
+    )
+    if status:
+        partner.status = status
+    if payout_schedule:
+        partner.payout_schedule = payout_schedule
+    partner.save()
+    return partner
+
+
+@transaction.atomic
+def partner_update(*, partner: Partner, **changes) -> Partner:
+    """Change a partner's name, email, status (suspend/reactivate), access or payout schedule."""
+    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    if "brand_access" in changes and partner.kind != PartnerKind.HOST_APP:
+        raise AppValidationError(
+            "invalid", "brand_access applies to host apps only.", attr="brand_access"
+        )
+    if "fulfillment_partner" in changes:
+        if partner.kind != PartnerKind.BRAND:
+            raise AppValidationError(
+                "invalid", "Only a brand names a fulfillment_partner.", attr="fulfillment_partner"
+            )
+        _check_fulfillment_partner(changes["fulfillment_partner"])
+    fields = []
+    for field in (
+        "name",
+        "email",
+        "status",
+        "brand_access",
+        "fulfillment_partner",
+        "payout_schedule",
+    ):
+        if field in changes:
+            setattr(partner, field, changes[field])
+            fields.append(field)
+    if fields:
+        partner.save(update_fields=[*fields, "updated"])
+    return partner
+
+
+@transaction.atomic
+def api_key_create(
+    *, name: str, partner: Partner | None = None, role: str = ""
+) -> tuple[APIKey, str]:
+    """Issue a key for a partner or a staff role; the raw key is returned once, never stored."""
+    api_key, raw_key = APIKey.objects.create_key(name=name[:50], partner=partner, role=role)
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: APIKey) -> APIKey:
+    """Revoke a key for good: it stops authenticating at once and cannot be restored."""
+    api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+    if not api_key.revoked:
+        api_key.revoked = True
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked", "revoked_at"])
+    return api_key
+
+
+def _check_enrollment(host_app: Partner, brand: Partner) -> None:
+    if host_app.kind != PartnerKind.HOST_APP:
+        raise AppValidationError("invalid", "Enrollments belong to host apps.", attr=None)
+    if brand.kind != PartnerKind.BRAND:
+        raise AppValidationError("invalid_reference", "brand must be a brand.", attr="brand")
+
+
+@transaction.atomic
+def enrollment_create(*, host_app: Partner, brand: Partner) -> tuple[Enrollment, bool]:
+    """Enroll a brand with a host app; enrolling twice is harmless (returns the first)."""
+    _check_enrollment(host_app, brand)
+    return Enrollment.objects.get_or_create(host_app=host_app, brand=brand)
+
+
+@transaction.atomic
+def enrollment_delete(*, host_app: Partner, brand: Partner) -> bool:
+    """Withdraw a brand from a host app; returns whether it was enrolled."""
+    _check_enrollment(host_app, brand)
+    deleted, _ = Enrollment.objects.filter(host_app=host_app, brand=brand).delete()
+    return bool(deleted)
