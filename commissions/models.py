@@ -3,7 +3,15 @@
 from django.db import models
 from django.db.models import Q
 
+from commissions.choices import (
+    PARTNER_PURPOSES,
+    PLATFORM_PURPOSES,
+    AccountPurpose,
+    EntryKind,
+    Share,
+)
 from livecommerce.ids import ID_MAX_LENGTH, IdFactory
+from orders.models import LiveSession, Order, OrderLine, Refund
 from partners.models import Partner
 
 
@@ -60,3 +68,170 @@ class CommissionPlan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CommissionApplication(models.Model):
+    """The commission terms applied to one order at payment, kept as they were then.
+
+    ``commission_plan_apply`` writes it (and copies each line's rates onto the order line);
+    ``ledger_post_sale`` posts from it. The per-order fixed fulfillment fee is copied here, so a
+    plan edited after payment changes nothing about the order. ``line_plans`` maps each order
+    line id to the plan whose rates it got (plans are chosen per line: a category plan applies to
+    the lines of its category).
+    """
+
+    order = models.OneToOneField(
+        Order, primary_key=True, on_delete=models.PROTECT, related_name="commission_application"
+    )
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="+")
+    fulfillment_fee_fixed = models.BigIntegerField(default=0, help_text="Minor units, per order")
+    line_plans = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.order_id} <- {self.plan_id}"
+
+
+class LedgerAccount(models.Model):
+    """One account of the chart: a purpose, in one currency, for the platform or one partner.
+
+    Created on first use. Partner purposes name their partner; platform purposes do not.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("acc"))
+    purpose = models.CharField(max_length=30, choices=AccountPurpose.choices)
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    currency = models.CharField(max_length=3)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("purpose", "currency", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "partner", "currency"],
+                condition=Q(partner__isnull=False),
+                name="ledger_account_unique_partner",
+            ),
+            models.UniqueConstraint(
+                fields=["purpose", "currency"],
+                condition=Q(partner__isnull=True),
+                name="ledger_account_unique_platform",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(purpose__in=[p.value for p in PARTNER_PURPOSES], partner__isnull=False)
+                    | Q(purpose__in=[p.value for p in PLATFORM_PURPOSES], partner__isnull=True)
+                ),
+                name="ledger_account_partner_iff_partner_purpose",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.partner_id or "platform"
+        return f"{self.purpose}:{owner}:{self.currency}"
+
+
+class LedgerEntry(models.Model):
+    """One balanced journal entry: a sale, a refund, a release, a settlement, a payout...
+
+    Never updated or deleted (PostgreSQL triggers refuse it): a correction is a new entry.
+    ``idempotency_key`` makes each posting happen once, however often a task is retried.
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("je"))
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    reference = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text="The object that caused the entry when it is not an order (a settlement id)",
+    )
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    memo = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["kind", "-created"], name="ledger_entry_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.kind}"
+
+
+class LedgerLine(models.Model):
+    """A debit or a credit of one account within an entry, in the entry's currency.
+
+    Amounts are minor units; exactly one of ``debit`` and ``credit`` is non-zero. The order's
+    parties, the order line and the ``share`` are copied onto each line so that balances and
+    reports aggregate in SQL over this one table.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    # Denormalised from the account and the entry.
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    purpose = models.CharField(max_length=30, choices=AccountPurpose.choices)
+    currency = models.CharField(max_length=3)
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    created = models.DateTimeField(db_index=True)
+    debit = models.BigIntegerField(default=0)
+    credit = models.BigIntegerField(default=0)
+    share = models.CharField(max_length=30, choices=Share.choices, blank=True)
+    # Denormalised from the order (null for entries without one).
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    order_line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    host_app = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    brand = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    creator = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    fulfillment_partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    live_session = models.ForeignKey(
+        LiveSession,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+
+    class Meta:
+        ordering = ("entry", "id")
+        indexes = [
+            models.Index(fields=["account", "created"], name="ledger_line_account_created"),
+            models.Index(fields=["partner", "currency", "purpose"], name="ledger_line_partner"),
+            models.Index(fields=["currency", "created"], name="ledger_line_currency_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gt=0) & Q(credit=0)) | (Q(debit=0) & Q(credit__gt=0)),
+                name="ledger_line_one_side_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
+        return f"{self.entry_id} {self.account_id} {side}"
