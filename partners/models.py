@@ -20,6 +20,8 @@ class TenantQuerySet(models.QuerySet):
         raise NotImplementedError
 
     def visible_to(self, caller) -> "TenantQuerySet":
+        if caller is None or not getattr(caller, "is_authenticated", False):
+            return self.none()  # schema generation and anonymous callers see nothing
         if caller.is_staff:
             return self.all()
         return self.filter(self.partner_filter(caller.partner))

@@ -43,7 +43,9 @@ class ActionPermissionsMixin:
     action_permissions: dict[str, type[BasePermission]] = {}
 
     def get_permissions(self):
-        permission = self.action_permissions.get(getattr(self, "action", None) or "")
-        if permission is None:
-            permission = allow()
+        action = getattr(self, "action", None)
+        if action is None:
+            # The method is not routed: let DRF answer 405 rather than 403.
+            return [IsAuthenticatedCaller()]
+        permission = self.action_permissions.get(action) or allow()
         return [permission()]

@@ -40,7 +40,7 @@ class PartnerSerializer(serializers.ModelSerializer):
 class PartnerCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=PartnerKind.choices)
     name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=PartnerStatus.choices, required=False)
     brand_access = serializers.ChoiceField(choices=BrandAccess.choices, required=False)
     fulfillment_partner = serializers.PrimaryKeyRelatedField(

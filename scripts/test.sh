@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The README's second command: install what the tests need, make sure PostgreSQL and Redis are
+# running on localhost (start them if installed but stopped), then lint and run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/livecommerce}"
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export SECRET_KEY="${SECRET_KEY:-test-only-secret-key-not-for-production}"
+unset CELERY_BROKER_URL CACHE_URL || true
+
+missing=()
+
+pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null || "$PYTHON" - <<'PY' 2>/dev/null
+import socket; socket.create_connection(("127.0.0.1", 5432), 1)
+PY
+}
+redis_up() { "$PYTHON" - <<'PY' 2>/dev/null
+import socket; s = socket.create_connection(("127.0.0.1", 6379), 1); s.sendall(b"PING\r\n")
+assert s.recv(16).startswith(b"+PONG")
+PY
+}
+
+echo "==> Checking PostgreSQL on 127.0.0.1:5432"
+if ! pg_up; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "    PostgreSQL is installed but stopped: starting it"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  pg_up || missing+=("PostgreSQL (install it, e.g. 'apt-get install postgresql', or set TEST_DATABASE_URL)")
+fi
+
+echo "==> Checking Redis on 127.0.0.1:6379"
+if ! redis_up; then
+  if command -v redis-server >/dev/null 2>&1; then
+    echo "    Redis is installed but stopped: starting it"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+    for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+  fi
+  redis_up || missing+=("Redis (install it, e.g. 'apt-get install redis-server')")
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> Installing Debian's chromium for the docs-in-a-browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "    could not install chromium; the browser test will say so and fail"
+  else
+    missing+=("chromium (Debian package 'chromium', for the docs-in-a-browser test)")
+  fi
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Cannot run the suite; missing:" >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> Creating the virtualenv in .venv"
+  "$PYTHON" -m venv .venv
+fi
+echo "==> Installing requirements"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+echo "==> Lint (ruff) and migrations check"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+
+echo "==> Tests on PostgreSQL ($DATABASE_URL) and Redis ($TEST_REDIS_URL)"
+exec .venv/bin/pytest -n 2 --dist loadfile -q "$@"
