@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from commissions.api import report_views, views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("commission-plans", views.CommissionPlanViewSet, basename="commission-plan")
+
+urlpatterns = [
+    path("orders/<str:pk>/breakdown", views.OrderBreakdownView.as_view(), name="order-breakdown"),
+    path("ledger/entries", views.LedgerEntryListView.as_view(), name="ledger-entry-list"),
+    path("balances", views.BalanceView.as_view(), name="balances"),
+    path("reports/commissions", report_views.CommissionReportView.as_view(), name="report-commissions"),
+    path("reports/commissions/chart", report_views.commission_chart_view, name="report-chart"),
+    path(
+        "reports/reconciliation",
+        report_views.ReconciliationReportView.as_view(),
+        name="report-reconciliation",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,239 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from commissions import plans, selectors
+from commissions.api.serializers import (
+    BalanceSerializer,
+    CommissionPlanInputSerializer,
+    CommissionPlanSerializer,
+    LedgerEntrySerializer,
+    OrderBreakdownSerializer,
+)
+from commissions.filters import CommissionPlanFilter, LedgerEntryFilter
+from livecommerce.schema import error_responses
+from partners.choices import PartnerKind, StaffRole
+from partners.permissions import ActionPermissionsMixin, allow
+
+OPS = allow(staff=(StaffRole.OPS,))
+STAFF = allow(staff=(StaffRole.OPS, StaffRole.FINANCE))
+ALL_PARTNERS = tuple(PartnerKind.values)
+# The ledger is money: finance reads all of it, a partner its own accounts; ops has no business.
+LEDGER_READERS = allow(staff=(StaffRole.FINANCE,), partners=ALL_PARTNERS)
+ORDER_READERS = allow(staff=(StaffRole.OPS, StaffRole.FINANCE), partners=ALL_PARTNERS)
+
+PLAN_EXAMPLE = OpenApiExample(
+    "A brand's plan in USD",
+    value={
+        "name": "Glow, US launch",
+        "platform_rate_bps": 800,
+        "creator_rate_bps": 500,
+        "fulfillment_rate_bps": 300,
+        "fulfillment_fee_fixed": "1.50",
+        "currency": "USD",
+        "brand": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v",
+        "effective_from": "2026-12-01T00:00:00Z",
+    },
+    request_only=True,
+)
+
+BREAKDOWN_EXAMPLE = OpenApiExample(
+    "A USD order, one partial refund",
+    response_only=True,
+    value={
+        "order": "ord_01jd3x6q2c7h9k4m8n2p5r7t9v",
+        "currency": "USD",
+        "status": "delivered",
+        "plan": {
+            "id": "cpl_01jd3x6q2c7h9k4m8n2p5r7t9v",
+            "name": "Default",
+            "fulfillment_fee_fixed": "1.50",
+        },
+        "lines": [
+            {
+                "line": "oln_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                "sku": "LIP-001",
+                "quantity": 2,
+                "paid": "39.98",
+                "platform_commission": "3.20",
+                "creator_commission": "2.00",
+                "fulfillment_fee": "2.70",
+                "brand_net": "32.08",
+                "refunded": "19.99",
+                "rates": {
+                    "plan": "cpl_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                    "platform_rate_bps": 800,
+                    "creator_rate_bps": 500,
+                    "fulfillment_rate_bps": 300,
+                },
+            }
+        ],
+        "totals": {
+            "paid": "48.98",
+            "refunded": "19.99",
+            "platform_commission": "1.60",
+            "creator_commission": "1.00",
+            "fulfillment_fees": "1.35",
+            "shipping": "5.00",
+            "tax": "4.00",
+            "brand_net": "16.04",
+        },
+        "refunds": [
+            {
+                "refund": "rfd_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                "entry": "je_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                "created": "2026-12-02T10:00:00.000000Z",
+                "amount": "19.99",
+                "platform_commission": "1.60",
+                "creator_commission": "1.00",
+                "fulfillment_fees": "1.35",
+                "shipping": "0.00",
+                "tax": "0.00",
+                "brand_net": "16.04",
+                "lines": [
+                    {
+                        "line": "oln_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                        "amount": "19.99",
+                        "platform_commission": "1.60",
+                        "creator_commission": "1.00",
+                        "fulfillment_fee": "1.35",
+                        "brand_net": "16.04",
+                    }
+                ],
+            }
+        ],
+    },
+)
+
+
+def _valid(serializer_class, data, *, partial: bool = False) -> dict:
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List commission plans", tags=["commissions"]),
+    retrieve=extend_schema(summary="Get a commission plan", tags=["commissions"]),
+)
+class CommissionPlanViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
+    """Commission plans: ops writes them, ops and finance read them."""
+
+    serializer_class = CommissionPlanSerializer
+    filterset_class = CommissionPlanFilter
+    action_permissions = {"list": STAFF, "retrieve": STAFF, "create": OPS, "partial_update": OPS}
+
+    def get_queryset(self):
+        return selectors.commission_plan_list()
+
+    @extend_schema(
+        summary="Create a commission plan",
+        tags=["commissions"],
+        request=CommissionPlanInputSerializer,
+        responses={201: CommissionPlanSerializer},
+        examples=[PLAN_EXAMPLE],
+    )
+    def create(self, request):
+        data = _valid(CommissionPlanInputSerializer, request.data)
+        plan = plans.commission_plan_create(**data)
+        return Response(CommissionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a commission plan (orders already paid keep what they were posted)",
+        tags=["commissions"],
+        request=CommissionPlanInputSerializer(partial=True),
+        responses={200: CommissionPlanSerializer},
+        examples=[
+            OpenApiExample(
+                "End a plan", value={"effective_to": "2027-01-01T00:00:00Z"}, request_only=True
+            )
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        plan = self.get_object()
+        data = _valid(CommissionPlanInputSerializer, request.data, partial=True)
+        plan = plans.commission_plan_update(plan=plan, **data)
+        return Response(CommissionPlanSerializer(plan).data)
+
+
+class OrderBreakdownView(APIView):
+    """Where one order's money went: the one place a partner or finance looks."""
+
+    permission_classes = [ORDER_READERS]
+
+    @extend_schema(
+        summary="An order's commission breakdown",
+        tags=["commissions"],
+        responses={200: OrderBreakdownSerializer},
+        examples=[BREAKDOWN_EXAMPLE],
+    )
+    def get(self, request, pk: str):
+        order = selectors.order_for_breakdown(caller=request.user, order_id=pk)
+        breakdown = selectors.order_breakdown(order=order)
+        return Response(
+            OrderBreakdownSerializer(breakdown, context={"currency": order.currency}).data
+        )
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List ledger entries (finance: all; a partner: its own accounts' lines)",
+        tags=["ledger"],
+    )
+)
+class LedgerEntryListView(generics.ListAPIView):
+    """Journal entries. A partner sees the entries touching its accounts, with only its lines."""
+
+    serializer_class = LedgerEntrySerializer
+    filterset_class = LedgerEntryFilter
+    permission_classes = [LEDGER_READERS]
+
+    def get_queryset(self):
+        return selectors.ledger_entry_list(caller=self.request.user)
+
+
+class BalanceView(APIView):
+    """A partner's balances per currency."""
+
+    permission_classes = [LEDGER_READERS]
+
+    @extend_schema(
+        summary="Balances per currency: pending, available, paid out",
+        tags=["ledger"],
+        parameters=[
+            OpenApiParameter(
+                "partner",
+                OpenApiTypes.STR,
+                description="Whose balances: required for finance staff; a partner gets its own.",
+            )
+        ],
+        responses={200: BalanceSerializer(many=True), **error_responses("invalid_reference")},
+        examples=[
+            OpenApiExample(
+                "A brand",
+                response_only=True,
+                value=[
+                    {"currency": "JPY", "pending": "12000", "available": "0", "paid_out": "0"},
+                    {
+                        "currency": "USD",
+                        "pending": "120.50",
+                        "available": "980.00",
+                        "paid_out": "15000.00",
+                    },
+                ],
+            )
+        ],
+    )
+    def get(self, request):
+        partner = selectors.balance_partner(
+            caller=request.user, partner_id=request.query_params.get("partner")
+        )
+        rows = selectors.partner_balances(partner=partner)
+        return Response(BalanceSerializer(rows, many=True).data)

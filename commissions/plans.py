@@ -1,0 +1,217 @@
+"""Commission plans: setting them up, and choosing the one in force when an order is paid.
+
+A plan's scope is any of host app, brand, category and currency. At payment the most specific
+plan in force applies: the one matching the most scope fields; ties go to the latest
+``effective_from``, then to the newest plan. Plans are chosen **per line**, because a category
+plan is about the lines of its category: an order with a shoe and a lipstick may take the
+"shoes" plan for one line and the brand's plan for the other. The order's own plan (its fixed
+fulfillment fee, ``order.commission_plan_id``) is the most specific of its lines' plans.
+"""
+
+import re
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
+from livecommerce import money
+from livecommerce.errors import AppError, AppValidationError
+from orders.models import Order
+from partners.choices import PartnerKind
+from partners.models import Partner
+
+MAX_BPS = 10_000
+_SCOPE_FIELDS = ("host_app_id", "brand_id", "category", "currency")
+
+
+def _rank(plan: CommissionPlan) -> tuple:
+    specificity = sum(1 for field in _SCOPE_FIELDS if getattr(plan, field))
+    return (specificity, plan.effective_from, plan.created, plan.pk)
+
+
+def plans_in_force(*, order: Order, at: datetime) -> list[CommissionPlan]:
+    """Plans in force at ``at`` whose host app, brand and currency scope match ``order``."""
+    return list(
+        CommissionPlan.objects.filter(effective_from__lte=at)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=at))
+        .filter(Q(host_app__isnull=True) | Q(host_app_id=order.host_app_id))
+        .filter(Q(brand__isnull=True) | Q(brand_id=order.brand_id))
+        .filter(Q(currency="") | Q(currency=order.currency))
+    )
+
+
+def commission_plan_apply(*, order: Order) -> CommissionApplication:
+    """Choose the plans in force for ``order`` at payment and copy their rates onto its lines.
+
+    Call inside the payment's transaction with the order row locked. Copies the rates actually
+    applied: no creator on the order means a creator rate of 0 (the brand keeps that share), and
+    no fulfillment partner means a fulfillment rate and fixed fee of 0. Records the terms in a
+    ``CommissionApplication`` and sets ``order.commission_plan_id``. Raises
+    ``AppError("no_commission_plan")`` (422) when some line has no plan in force. Once the sale
+    is posted this changes nothing: posted history is final.
+    """
+    application = CommissionApplication.objects.filter(order=order).first()
+    if application is not None and LedgerEntry.objects.filter(order=order, kind="sale").exists():
+        return application
+
+    at = order.paid_at or timezone.now()
+    candidates = plans_in_force(order=order, at=at)
+    lines = list(order.lines.order_by("position", "id"))
+    line_plans: dict[str, CommissionPlan] = {}
+    for line in lines:
+        matching = [p for p in candidates if p.category in ("", line.category)]
+        if not matching:
+            raise AppError(
+                "no_commission_plan",
+                f"No commission plan is in force for line {line.pk} "
+                f"(category {line.category or 'none'!r}).",
+            )
+        line_plans[line.pk] = max(matching, key=_rank)
+    if line_plans:
+        plan = max(line_plans.values(), key=_rank)
+    else:
+        general = [p for p in candidates if not p.category]
+        if not general:
+            raise AppError("no_commission_plan")
+        plan = max(general, key=_rank)
+
+    for line in lines:
+        line_plan = line_plans[line.pk]
+        line.platform_rate_bps = line_plan.platform_rate_bps
+        line.creator_rate_bps = line_plan.creator_rate_bps if order.creator_id else 0
+        line.fulfillment_rate_bps = (
+            line_plan.fulfillment_rate_bps if order.fulfillment_partner_id else 0
+        )
+    if lines:
+        type(lines[0]).objects.bulk_update(
+            lines, ["platform_rate_bps", "creator_rate_bps", "fulfillment_rate_bps"]
+        )
+    order.commission_plan_id = plan.pk
+    order.save(update_fields=["commission_plan_id"])
+    application, _ = CommissionApplication.objects.update_or_create(
+        order=order,
+        defaults={
+            "plan": plan,
+            "fulfillment_fee_fixed": plan.fulfillment_fee_fixed
+            if order.fulfillment_partner_id
+            else 0,
+            "line_plans": {line_id: p.pk for line_id, p in line_plans.items()},
+        },
+    )
+    return application
+
+
+# --- Writing plans (ops) -------------------------------------------------------------------------
+
+
+def _partner(partner_id: str | None, *, kind: str, attr: str) -> Partner | None:
+    if partner_id is None:
+        return None
+    partner = Partner.objects.filter(pk=partner_id, kind=kind).first()
+    if partner is None:
+        raise AppValidationError("invalid_reference", f"No {kind} partner {partner_id}.", attr=attr)
+    return partner
+
+
+def _apply_fields(plan: CommissionPlan, fields: dict) -> CommissionPlan:
+    """Set ``fields`` on ``plan`` and check the result as a whole (create and edit alike)."""
+    fee_text = fields.pop("fulfillment_fee_fixed", None)
+    for name in ("host_app", "brand"):
+        if name in fields:
+            kind = PartnerKind.HOST_APP if name == "host_app" else PartnerKind.BRAND
+            setattr(plan, name, _partner(fields.pop(name), kind=kind, attr=name))
+    if "currency" in fields:
+        currency = fields.pop("currency") or ""
+        if currency:
+            try:
+                money.exponent(currency)
+            except money.MoneyError as exc:
+                raise AppValidationError(exc.code, exc.detail, attr="currency") from None
+        plan.currency = currency
+    if "category" in fields:
+        plan.category = fields.pop("category") or ""
+    for name, value in fields.items():
+        setattr(plan, name, value)
+
+    if fee_text is not None:
+        plan.fulfillment_fee_fixed = _parse_fee(fee_text, plan.currency)
+    elif plan.fulfillment_fee_fixed and not plan.currency:
+        raise AppValidationError(
+            "currency_required", "A plan with a fixed fee names its currency.", attr="currency"
+        )
+    rates = (plan.platform_rate_bps, plan.creator_rate_bps, plan.fulfillment_rate_bps)
+    if sum(rates) > MAX_BPS:
+        raise AppValidationError(
+            "rates_exceed_100_percent",
+            f"The rates add up to {sum(rates)} bps, more than 10000 (100%).",
+            attr="platform_rate_bps",
+        )
+    if plan.effective_to is not None and plan.effective_to <= plan.effective_from:
+        raise AppValidationError(
+            "invalid_effective_range",
+            "effective_to must be after effective_from.",
+            attr="effective_to",
+        )
+    return plan
+
+
+def _parse_fee(text: str, currency: str) -> int:
+    if not currency:
+        # Without a currency only a zero fee makes sense ("0", "0.00").
+        if isinstance(text, str) and re.fullmatch(r"0+(\.0+)?", text):
+            return 0
+        raise AppValidationError(
+            "currency_required", "A plan with a fixed fee names its currency.", attr="currency"
+        )
+    try:
+        return money.to_minor(text, currency)
+    except money.MoneyError as exc:
+        raise AppValidationError(exc.code, exc.detail, attr="fulfillment_fee_fixed") from None
+
+
+@transaction.atomic
+def commission_plan_create(
+    *,
+    platform_rate_bps: int,
+    creator_rate_bps: int = 0,
+    fulfillment_rate_bps: int = 0,
+    fulfillment_fee_fixed: str = "0",
+    name: str = "",
+    currency: str | None = None,
+    host_app: str | None = None,
+    brand: str | None = None,
+    category: str | None = None,
+    effective_from: datetime | None = None,
+    effective_to: datetime | None = None,
+) -> CommissionPlan:
+    """Create a plan (ops). It applies to orders paid while it is in force, from then on."""
+    plan = CommissionPlan(name=name or "Commission plan")
+    _apply_fields(
+        plan,
+        {
+            "platform_rate_bps": platform_rate_bps,
+            "creator_rate_bps": creator_rate_bps,
+            "fulfillment_rate_bps": fulfillment_rate_bps,
+            "fulfillment_fee_fixed": fulfillment_fee_fixed,
+            "currency": currency,
+            "host_app": host_app,
+            "brand": brand,
+            "category": category,
+            "effective_from": effective_from or timezone.now(),
+            "effective_to": effective_to,
+        },
+    )
+    plan.save()
+    return plan
+
+
+@transaction.atomic
+def commission_plan_update(*, plan: CommissionPlan, **fields) -> CommissionPlan:
+    """Edit a plan (ops). Orders already paid keep the rates copied onto their lines and what
+    was posted; only orders paid from now on see the change."""
+    plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
+    _apply_fields(plan, dict(fields))
+    plan.save()
+    return plan
