@@ -1,0 +1,378 @@
+"""Reconciliation: does the ledger agree with the orders (and settlements) for a period?
+
+The ledger is written in the same transaction as the order change it records, and PostgreSQL
+refuses an unbalanced entry, so a difference here means a bug or a hand-made change: finance
+wants to hear of it the next morning, not at the audit. The checks, each one SQL query over the
+period (UTC days, both dates inclusive) in one currency:
+
+- ``sale_posting``: per order paid, or with ledger activity or a refund in the period: what the
+  order says the buyer paid (``total`` once ``paid_at`` is set, else nothing) against the buyer
+  funds debited by its ``sale`` entry. An order paid without a sale entry, or a sale entry for
+  an order never paid, shows here.
+- ``refund_posting``: the same orders' ``refunded_amount`` against the buyer funds credited back
+  by their ``refund`` entries.
+- ``refund_records``: ``refunded_amount`` against the sum of the order's refund records.
+- ``attribution``: ledger lines whose copied order parties (host app, brand, creator,
+  fulfillment partner, live session) or currency differ from their order's, which would put
+  their money in the wrong report row.
+- ``unbalanced_entry``: entries with lines in the period whose debits differ from their credits
+  (the database refuses these; checked anyway, it costs one query).
+- ``settlement_payout``: when settlements exist (``commissions.settlement_models``), each
+  settlement's ``net_payout`` against the payee's ledger lines of its settlement entry.
+
+Amounts compare as totals over each order's whole life, so a refund posted a month after the
+sale is still matched to it; the period only chooses which orders are looked at.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from commissions.choices import AccountPurpose, EntryKind
+from commissions.models import LedgerLine
+from commissions.reports import period_bounds
+from orders.models import Order, Refund
+from partners.events import event_publish
+from partners.models import Event
+
+logger = logging.getLogger(__name__)
+
+MAX_DIFFERENCES = 1000
+"""At most this many differences are listed per report (``truncated`` says when more were)."""
+
+MISMATCH_EVENT = "reconciliation.mismatch"
+
+_ZERO = Value(0, output_field=IntegerField())
+_BUYER_FUNDS = AccountPurpose.BUYER_FUNDS_CLEARING
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing that does not agree: which check, on which object, what each side says.
+
+    ``expected`` is what the orders (or settlements) say, ``actual`` what the ledger says, both
+    in minor units; either is ``None`` for checks that are not about an amount.
+    """
+
+    check: str
+    object_id: str
+    expected: int | None
+    actual: int | None
+    detail: str
+
+
+@dataclass
+class ReconciliationReport:
+    currency: str
+    date_from: date
+    date_to: date
+    orders_checked: int = 0
+    entries_checked: int = 0
+    settlements_checked: int | None = None  # None: settlements are not built yet
+    differences: list[Difference] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def consistent(self) -> bool:
+        return not self.differences
+
+    def add(self, differences) -> None:
+        for difference in differences:
+            if len(self.differences) >= MAX_DIFFERENCES:
+                self.truncated = True
+                return
+            self.differences.append(difference)
+
+
+def _period_lines(*, currency: str, date_from: date, date_to: date):
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
+    return LedgerLine.objects.filter(currency=currency, created__gte=start, created__lt=end)
+
+
+def _orders_in_scope(*, currency: str, date_from: date, date_to: date):
+    """Orders paid, refunded or posted to in the period (in ``currency``)."""
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
+    posted = (
+        _period_lines(currency=currency, date_from=date_from, date_to=date_to)
+        .filter(order__isnull=False)
+        .values("order_id")
+    )
+    refunded = Refund.objects.filter(created__gte=start, created__lt=end).values("order_id")
+    return Order.objects.filter(
+        Q(paid_at__gte=start, paid_at__lt=end, currency=currency)
+        | Q(pk__in=posted)
+        | Q(pk__in=refunded, currency=currency)
+    )
+
+
+def _ledger_sum(*, amount: str, kind: str):
+    lines = (
+        LedgerLine.objects.filter(order_id=OuterRef("pk"), kind=kind, purpose=_BUYER_FUNDS)
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum(amount))
+        .values("total")
+    )
+    return Coalesce(Subquery(lines, output_field=IntegerField()), _ZERO)
+
+
+def _order_differences(orders) -> list[Difference]:
+    refund_records = (
+        Refund.objects.filter(order_id=OuterRef("pk"))
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    rows = (
+        orders.annotate(
+            expected_paid=Case(When(paid_at__isnull=False, then=F("total")), default=_ZERO),
+            ledger_paid=_ledger_sum(amount="debit", kind=EntryKind.SALE),
+            ledger_refunded=_ledger_sum(amount="credit", kind=EntryKind.REFUND),
+            refund_records=Coalesce(Subquery(refund_records, output_field=IntegerField()), _ZERO),
+        )
+        .filter(
+            ~Q(ledger_paid=F("expected_paid"))
+            | ~Q(ledger_refunded=F("refunded_amount"))
+            | ~Q(refund_records=F("refunded_amount"))
+        )
+        .order_by("pk")
+        .values(
+            "pk",
+            "status",
+            "expected_paid",
+            "ledger_paid",
+            "refunded_amount",
+            "ledger_refunded",
+            "refund_records",
+        )[:MAX_DIFFERENCES]
+    )
+    differences = []
+    for row in rows:
+        if row["ledger_paid"] != row["expected_paid"]:
+            differences.append(
+                Difference(
+                    "sale_posting",
+                    row["pk"],
+                    row["expected_paid"],
+                    row["ledger_paid"],
+                    f"The order ({row['status']}) says the buyer paid {row['expected_paid']}; "
+                    f"its sale entry debited buyer funds {row['ledger_paid']}.",
+                )
+            )
+        if row["ledger_refunded"] != row["refunded_amount"]:
+            differences.append(
+                Difference(
+                    "refund_posting",
+                    row["pk"],
+                    row["refunded_amount"],
+                    row["ledger_refunded"],
+                    f"The order says {row['refunded_amount']} was refunded; its refund entries "
+                    f"credited buyer funds {row['ledger_refunded']}.",
+                )
+            )
+        if row["refund_records"] != row["refunded_amount"]:
+            differences.append(
+                Difference(
+                    "refund_records",
+                    row["pk"],
+                    row["refunded_amount"],
+                    row["refund_records"],
+                    f"The order says {row['refunded_amount']} was refunded; its refunds add up "
+                    f"to {row['refund_records']}.",
+                )
+            )
+    return differences
+
+
+_ATTRIBUTION_SQL = """
+SELECT l.order_id, COUNT(*)
+  FROM {lines} l
+  JOIN {orders} o ON o.id = l.order_id
+ WHERE l.currency = %s AND l.created >= %s AND l.created < %s
+   AND (l.host_app_id IS DISTINCT FROM o.host_app_id
+        OR l.brand_id IS DISTINCT FROM o.brand_id
+        OR l.creator_id IS DISTINCT FROM o.creator_id
+        OR l.fulfillment_partner_id IS DISTINCT FROM o.fulfillment_partner_id
+        OR l.live_session_id IS DISTINCT FROM o.live_session_id
+        OR l.currency <> o.currency)
+ GROUP BY l.order_id
+ ORDER BY l.order_id
+ LIMIT %s
+"""
+
+
+def _attribution_differences(*, currency: str, date_from: date, date_to: date):
+    """Ledger lines whose copied parties are not their order's (``IS DISTINCT FROM``: nulls)."""
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
+    sql = _ATTRIBUTION_SQL.format(
+        lines=connection.ops.quote_name(LedgerLine._meta.db_table),
+        orders=connection.ops.quote_name(Order._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [currency, start, end, MAX_DIFFERENCES])
+        rows = cursor.fetchall()
+    return [
+        Difference(
+            "attribution",
+            order_id,
+            None,
+            None,
+            f"{count} ledger line(s) name other parties or another currency than the order.",
+        )
+        for order_id, count in rows
+    ]
+
+
+def _unbalanced_entries(*, currency: str, date_from: date, date_to: date):
+    entry_ids = _period_lines(currency=currency, date_from=date_from, date_to=date_to).values(
+        "entry_id"
+    )
+    rows = (
+        LedgerLine.objects.filter(entry_id__in=entry_ids)
+        .order_by()
+        .values("entry_id")
+        .annotate(debits=Sum("debit"), credits=Sum("credit"))
+        .exclude(debits=F("credits"))
+        .order_by("entry_id")[:MAX_DIFFERENCES]
+    )
+    return [
+        Difference(
+            "unbalanced_entry",
+            row["entry_id"],
+            row["debits"],
+            row["credits"],
+            f"Debits {row['debits']} and credits {row['credits']} differ.",
+        )
+        for row in rows
+    ]
+
+
+def _settlement_differences(report: ReconciliationReport) -> list[Difference]:
+    """Settlements vs the ledger, once settlements exist (another engineer is building them)."""
+    try:
+        from commissions import settlement_models  # noqa: F401
+    except ImportError:
+        report.settlements_checked = None
+        return []
+    return []  # pragma: no cover - filled in once the settlement models land
+
+
+def reconciliation_report(*, currency: str, date_from: date, date_to: date) -> ReconciliationReport:
+    """Compare the ledger with the orders (and settlements) for a period; list what differs.
+
+    Read-only; a handful of queries whatever the period's size. The orders looked at are those
+    paid, refunded or posted to in the period; each is compared over its whole life.
+    """
+    report = ReconciliationReport(currency=currency, date_from=date_from, date_to=date_to)
+    orders = _orders_in_scope(currency=currency, date_from=date_from, date_to=date_to)
+    period = {"currency": currency, "date_from": date_from, "date_to": date_to}
+    report.orders_checked = orders.count()
+    report.entries_checked = (
+        _period_lines(**period).order_by().values("entry_id").distinct().count()
+    )
+    report.add(_order_differences(orders))
+    report.add(_attribution_differences(**period))
+    report.add(_unbalanced_entries(**period))
+    report.add(_settlement_differences(report))
+    return report
+
+
+def _currencies_active(*, day: date) -> list[str]:
+    start, end = period_bounds(date_from=day, date_to=day)
+    posted = LedgerLine.objects.filter(created__gte=start, created__lt=end).values_list(
+        "currency", flat=True
+    )
+    paid = Order.objects.filter(paid_at__gte=start, paid_at__lt=end).values_list(
+        "currency", flat=True
+    )
+    refunded = Order.objects.filter(
+        pk__in=Refund.objects.filter(created__gte=start, created__lt=end).values("order_id")
+    ).values_list("currency", flat=True)
+    return sorted(
+        set(posted.order_by().distinct())
+        | set(paid.order_by().distinct())
+        | set(refunded.order_by().distinct())
+    )
+
+
+def mismatch_event_data(report: ReconciliationReport) -> dict:
+    """What the ``reconciliation.mismatch`` event says: the period, the counts, a sample."""
+    counts: dict[str, int] = {}
+    for difference in report.differences:
+        counts[difference.check] = counts.get(difference.check, 0) + 1
+    return {
+        "currency": report.currency,
+        "date_from": report.date_from.isoformat(),
+        "date_to": report.date_to.isoformat(),
+        "differences": len(report.differences),
+        "truncated": report.truncated,
+        "checks": counts,
+        "sample": [
+            {
+                "check": d.check,
+                "object": d.object_id,
+                "expected": d.expected,
+                "actual": d.actual,
+                "detail": d.detail,
+            }
+            for d in report.differences[:20]
+        ],
+    }
+
+
+def reconciliation_run(*, day: date | None = None) -> dict[str, int]:
+    """Reconcile one UTC day (yesterday by default) in every currency that moved; alert on any
+    difference with an error log and a staff-only ``reconciliation.mismatch`` event.
+
+    Safe to run twice: the event's object is the day and currency, and an identical alert for
+    it is not published again. Returns the number of differences per currency.
+    """
+    day = day or (timezone.now().date() - timedelta(days=1))
+    result: dict[str, int] = {}
+    for currency in _currencies_active(day=day):
+        report = reconciliation_report(currency=currency, date_from=day, date_to=day)
+        result[currency] = len(report.differences)
+        if report.consistent:
+            logger.info("reconciliation %s %s: consistent", day, currency)
+            continue
+        data = mismatch_event_data(report)
+        logger.error(
+            "reconciliation %s %s: %d difference(s) %s",
+            day,
+            currency,
+            len(report.differences),
+            data["checks"],
+        )
+        _publish_mismatch(object_id=f"rcn_{day:%Y%m%d}_{currency}", data=data)
+    return result
+
+
+def _publish_mismatch(*, object_id: str, data: dict) -> None:
+    with transaction.atomic():
+        # The same day reconciled twice with the same outcome alerts once.
+        last = (
+            Event.objects.select_for_update()
+            .filter(object_id=object_id, type=MISMATCH_EVENT)
+            .order_by("-sequence")
+            .first()
+        )
+        if last is not None and last.data == data:
+            return
+        # No recipients: staff read it on GET /events; no partner is told of the platform's books.
+        event_publish(type=MISMATCH_EVENT, object_id=object_id, data=data, partner_ids=[])
