@@ -235,3 +235,6 @@ class LedgerLine(models.Model):
     def __str__(self) -> str:
         side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
         return f"{self.entry_id} {self.account_id} {side}"
+
+
+from commissions.settlement_models import *  # noqa: E402, F403
