@@ -33,6 +33,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_currency": (400, "Not an ISO 4217 currency code this service knows."),
     "settlement_not_pending": (409, "The settlement is no longer pending."),
     "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
+    "webhook_endpoint_disabled": (409, "The webhook endpoint is disabled; enable it first."),
     "rates_exceed_100_percent": (400, "A plan's rates add up to more than 10000 bps."),
     "currency_required": (400, "A plan with a fixed fee must name its currency."),
     "invalid_effective_range": (400, "effective_to must be after effective_from."),

@@ -192,6 +192,8 @@ SPECTACULAR_SETTINGS = {
         "PartnerKindEnum": "partners.choices.PartnerKind.choices",
         "PartnerStatusEnum": "partners.choices.PartnerStatus.choices",
         "StaffRoleEnum": "partners.choices.StaffRole.choices",
+        "WebhookEndpointStatusEnum": "partners.webhooks.choices.WebhookEndpointStatus.choices",
+        "WebhookDeliveryStatusEnum": "partners.webhooks.choices.WebhookDeliveryStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -1,11 +1,38 @@
-"""Publishing events: the one function every state change calls to tell partners about it."""
+"""Publishing events: the one function every state change calls to tell partners about it.
 
+An event is written in the caller's transaction together with the webhook deliveries it owes
+(the outbox), and the sends are queued only once that transaction commits. If the process dies
+between the commit and the queueing, the sweeper finds the deliveries and queues them.
+"""
+
+import json
 from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
+from rest_framework import serializers
 
-from partners.models import Event, EventRecipient
+from partners.models import Event, EventRecipient, WebhookDelivery, WebhookEndpoint
+from partners.webhooks.choices import WebhookEndpointStatus
+
+_created_field = serializers.DateTimeField()
+
+
+def event_payload(event: Event) -> dict:
+    """The event as partners see it, in webhooks and on ``GET /events``."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created": _created_field.to_representation(event.created),
+        "sequence": event.sequence,
+        "data": event.data,
+    }
+
+
+def event_body(event: Event) -> str:
+    """The exact JSON text a webhook carries (stored on the event at publication)."""
+    return event.body or json.dumps(event_payload(event), separators=(",", ":"))
 
 
 def event_publish(
@@ -15,12 +42,35 @@ def event_publish(
 
     The caller must hold a lock on the object (the order row, ...) so that two events of one
     object cannot take the same sequence number; the unique constraint refuses it anyway.
+    Every enabled webhook endpoint of a recipient that subscribes to ``type`` (or to ``*``) gets
+    a pending delivery in the same transaction; the sends are queued on commit.
     """
     assert transaction.get_connection().in_atomic_block, "publish inside the change's transaction"
     last = Event.objects.filter(object_id=object_id).aggregate(m=Max("sequence"))["m"] or 0
     event = Event.objects.create(type=type, object_id=object_id, sequence=last + 1, data=data)
+    # ``created`` is set by the database insert, so the body is written just after it.
+    event.body = event_body(event)
+    Event.objects.filter(pk=event.pk).update(body=event.body)
     recipients = sorted({pid for pid in partner_ids if pid})
     EventRecipient.objects.bulk_create(
         [EventRecipient(event=event, partner_id=pid) for pid in recipients]
     )
+    endpoints = WebhookEndpoint.objects.filter(
+        partner_id__in=recipients, status=WebhookEndpointStatus.ENABLED
+    ).only("id", "events")
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, enqueued_at=now)
+            for endpoint in endpoints
+            if endpoint.subscribes_to(type)
+        ]
+    )
+    if deliveries:
+        from partners.webhooks.services import queue_deliveries
+
+        delivery_ids = [delivery.pk for delivery in deliveries]
+        # robust: a broker that is down must not turn the committed change into an error; the
+        # sweeper queues these deliveries later.
+        transaction.on_commit(lambda: queue_deliveries(delivery_ids), robust=True)
     return event

@@ -1,0 +1,20 @@
+"""Celery tasks of the partners app, all on the ``webhooks`` queue (see CELERY_TASK_ROUTES).
+
+Both take ids or nothing, re-read the database and are safe to run twice.
+"""
+
+from celery import shared_task
+
+from partners.webhooks import services
+
+
+@shared_task(name="partners.tasks.deliver_webhook", acks_late=True, ignore_result=True)
+def deliver_webhook(delivery_id: str) -> str:
+    """Send one webhook delivery if it is pending and due (a no-op otherwise)."""
+    return services.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="partners.tasks.sweep_webhook_deliveries", acks_late=True, ignore_result=True)
+def sweep_webhook_deliveries() -> int:
+    """Queue deliveries that are due and that no task has taken (beat runs it every 30 s)."""
+    return services.webhook_deliveries_sweep()
