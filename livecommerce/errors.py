@@ -31,6 +31,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "too_many_decimal_places": (400, "The amount has more decimal places than its currency."),
     "negative_amount": (400, "Amounts may not be negative."),
     "invalid_currency": (400, "Not an ISO 4217 currency code this service knows."),
+    "invalid_period": (400, "date_to is before date_from."),
     "settlement_not_pending": (409, "The settlement is no longer pending."),
     "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
     "webhook_endpoint_disabled": (409, "The webhook endpoint is disabled; enable it first."),

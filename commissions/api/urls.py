@@ -10,7 +10,11 @@ urlpatterns = [
     path("orders/<str:pk>/breakdown", views.OrderBreakdownView.as_view(), name="order-breakdown"),
     path("ledger/entries", views.LedgerEntryListView.as_view(), name="ledger-entry-list"),
     path("balances", views.BalanceView.as_view(), name="balances"),
-    path("reports/commissions", report_views.CommissionReportView.as_view(), name="report-commissions"),
+    path(
+        "reports/commissions",
+        report_views.CommissionReportView.as_view(),
+        name="commission-report",
+    ),
     path("reports/commissions/chart", report_views.commission_chart_view, name="report-chart"),
     path(
         "reports/reconciliation",
