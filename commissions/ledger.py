@@ -363,19 +363,25 @@ def refund_reversals(
 
     - A refund line's amount reverses that line's shares in proportion to what is left of each
       (largest remainder): a line refunded in several parts reverses exactly what it posted.
-    - Whatever of ``refund.amount`` is not on refund lines: when the refund names lines, it goes
-      to shipping and tax first (in proportion to what is left of each), then to the lines; when
-      it names none (a refund "by amount", a cancel), it is spread over everything left of the
-      order (each line, shipping, tax) in proportion.
+    - The refund's ``shipping_amount`` and ``tax_amount`` (the order services name them) reverse
+      the fulfillment partner's shipping and the tax payable.
+    - Whatever of ``refund.amount`` is on neither (refunds written without those fields): when
+      the refund names lines it goes to shipping and tax first, in proportion to what is left of
+      each, then to the lines; when it names none it is spread over everything left of the order
+      (each line, shipping, tax) in proportion. Largest remainder every time.
     Raises ``AppError("refund_exceeds_paid")`` when the refund is more than is left to reverse.
     """
     remaining = _remaining(order)
     explicit: dict[str, int] = defaultdict(int)
     for refund_line in refund.lines.all():
         explicit[refund_line.line_id] += refund_line.amount
-    leftover = refund.amount - sum(explicit.values())
+    extra_amounts = {
+        Share.SHIPPING: getattr(refund, "shipping_amount", 0) or 0,
+        Share.TAX: getattr(refund, "tax_amount", 0) or 0,
+    }
+    leftover = refund.amount - sum(explicit.values()) - sum(extra_amounts.values())
     if leftover < 0:
-        raise AppError("refund_exceeds_paid", "The refund lines add up to more than the refund.")
+        raise AppError("refund_exceeds_paid", "The refund's parts add up to more than it.")
 
     line_amounts: dict[str, int] = defaultdict(int)
     for line_id, amount in explicit.items():
@@ -383,34 +389,34 @@ def refund_reversals(
         if amount > left:
             raise AppError("refund_exceeds_paid", f"Line {line_id} has {left} left to refund.")
         line_amounts[line_id] += amount
+    extras_left = {
+        share: remaining.extras[share] - extra_amounts[share] for share in remaining.extras
+    }
+    if any(left < 0 for left in extras_left.values()):
+        raise AppError("refund_exceeds_paid", "The refund returns more shipping or tax than paid.")
 
-    extra_amounts = dict.fromkeys(remaining.extras, 0)
     if leftover:
         line_left = {
             line_id: sum(shares.values()) - line_amounts.get(line_id, 0)
             for line_id, shares in remaining.lines.items()
         }
-        if leftover > sum(line_left.values()) + sum(remaining.extras.values()):
+        if leftover > sum(line_left.values()) + sum(extras_left.values()):
             raise AppError("refund_exceeds_paid")
         if explicit:
-            extras_total = sum(remaining.extras.values())
-            to_extras = min(leftover, extras_total)
-            to_lines = leftover - to_extras
-            for share, part in zip(
-                remaining.extras,
-                money.allocate(to_extras, list(remaining.extras.values())),
-                strict=True,
-            ):
-                extra_amounts[share] += part
-            for line_id, part in zip(
-                line_left, money.allocate(to_lines, list(line_left.values())), strict=True
-            ):
-                line_amounts[line_id] += part
+            to_extras = min(leftover, sum(extras_left.values()))
+            spread = [
+                (list(extras_left), money.allocate(to_extras, list(extras_left.values()))),
+                (
+                    list(line_left),
+                    money.allocate(leftover - to_extras, list(line_left.values())),
+                ),
+            ]
         else:
-            keys = [*line_left, *remaining.extras]
-            weights = [*line_left.values(), *remaining.extras.values()]
-            for key, part in zip(keys, money.allocate(leftover, weights), strict=True):
-                if key in remaining.extras:
+            weights = {**line_left, **extras_left}
+            spread = [(list(weights), money.allocate(leftover, list(weights.values())))]
+        for keys, parts in spread:
+            for key, part in zip(keys, parts, strict=True):
+                if key in extras_left:
                     extra_amounts[key] += part
                 else:
                     line_amounts[key] += part

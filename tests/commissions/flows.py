@@ -73,13 +73,22 @@ def pay(order: Order) -> Order:
 
 
 @transaction.atomic
-def refund(order: Order, *, lines: dict | None = None, amount: int | None = None) -> Refund:
-    """Refund ``lines`` ({OrderLine: amount}) plus ``amount`` not on lines (shipping/tax, or a
-    refund by amount when no lines are given)."""
+def refund(
+    order: Order,
+    *,
+    lines: dict | None = None,
+    shipping: int = 0,
+    tax: int = 0,
+    amount: int = 0,
+) -> Refund:
+    """Refund ``lines`` ({OrderLine: merchandise amount}), ``shipping`` and ``tax`` as the order
+    services write refunds, plus ``amount`` named on no part (the ledger spreads it)."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     lines = lines or {}
-    total = sum(lines.values()) + (amount or 0)
-    record = Refund.objects.create(order=order, amount=total, reason="test")
+    total = sum(lines.values()) + shipping + tax + amount
+    record = Refund.objects.create(
+        order=order, amount=total, shipping_amount=shipping, tax_amount=tax, reason="test"
+    )
     for line, line_amount in lines.items():
         RefundLine.objects.create(refund=record, line=line, amount=line_amount)
         OrderLine.objects.filter(pk=line.pk).update(
@@ -96,8 +105,7 @@ def refund(order: Order, *, lines: dict | None = None, amount: int | None = None
 @transaction.atomic
 def cancel(order: Order) -> Refund | None:
     order = Order.objects.select_for_update().get(pk=order.pk)
-    left = order.total - order.refunded_amount
-    record = refund(order, amount=left) if left else None
+    record = refund_everything_left(order)
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELED)
     return record
 
@@ -142,3 +150,36 @@ def account_balances(**filters) -> dict[tuple, int]:
         .annotate(d=Sum("debit"), c=Sum("credit"))
     )
     return {(r["purpose"], r["partner_id"], r["currency"]): r["c"] - r["d"] for r in rows}
+
+
+def refund_by_amount(order: Order, amount: int) -> Refund:
+    """A refund of ``amount`` spread as the order services spread one: merchandise first, over
+    the lines in proportion to what is left of each, then shipping and tax in proportion."""
+    from livecommerce import money
+
+    order.refresh_from_db()
+    lines = list(order.lines.order_by("position", "id"))
+    line_left = [line.subtotal - line.refunded_amount for line in lines]
+    merchandise = min(amount, sum(line_left))
+    parts = money.allocate(merchandise, line_left)
+    shipping_left, tax_left = _extras_left(order)
+    shipping, tax = money.allocate(amount - merchandise, [shipping_left, tax_left])
+    return refund(
+        order,
+        lines={line: part for line, part in zip(lines, parts, strict=True) if part},
+        shipping=shipping,
+        tax=tax,
+    )
+
+
+def _extras_left(order: Order) -> tuple[int, int]:
+    refunds = Refund.objects.filter(order=order).aggregate(
+        s=Sum("shipping_amount"), t=Sum("tax_amount")
+    )
+    return order.shipping_amount - (refunds["s"] or 0), order.tax_amount - (refunds["t"] or 0)
+
+
+def refund_everything_left(order: Order) -> Refund | None:
+    order.refresh_from_db()
+    left = order.total - order.refunded_amount
+    return refund_by_amount(order, left) if left else None

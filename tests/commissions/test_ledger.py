@@ -113,7 +113,7 @@ def test_refund_of_shipping_and_tax_beyond_lines(parties, usd_plan):
     order = flows.pay(worked_order(parties))
     palette = order.lines.get(position=1)
 
-    flows.refund(order, lines={palette: 2450}, amount=1016)  # plus all shipping and tax
+    flows.refund(order, lines={palette: 2450}, shipping=500, tax=516)
 
     totals = order_breakdown(order=order)["totals"]
     assert totals["shipping"] == 0
@@ -121,10 +121,28 @@ def test_refund_of_shipping_and_tax_beyond_lines(parties, usd_plan):
     assert totals["refunded"] == 2450 + 1016
 
 
+def test_refund_amount_named_on_no_part_goes_to_shipping_and_tax_first(parties, usd_plan):
+    order = flows.pay(worked_order(parties))
+    palette = order.lines.get(position=1)
+
+    flows.refund(order, lines={palette: 450}, amount=1016)
+
+    totals = order_breakdown(order=order)["totals"]
+    assert (totals["shipping"], totals["tax"], totals["refunded"]) == (0, 0, 1466)
+
+
 def test_full_refund_leaves_every_party_at_zero(parties, usd_plan):
     order = flows.pay(worked_order(parties))
-    flows.refund(order, amount=1234)  # by amount, over everything
+    flows.refund_by_amount(order, 1234)
     flows.cancel(order)  # the rest
+
+    assert set(flows.account_balances(order=order).values()) == {0}
+
+
+def test_a_refund_naming_no_part_is_spread_over_everything_left(parties, usd_plan):
+    order = flows.pay(worked_order(parties))
+    flows.refund(order, amount=3000)
+    flows.refund(order, amount=order.total - 3000)
 
     assert set(flows.account_balances(order=order).values()) == {0}
 
