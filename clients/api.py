@@ -865,6 +865,10 @@ class Orders(_Resource):
             self._at(order_id, "refunds"), body, idempotency_key=idempotency_key
         )
 
+    def refunds(self, order_id: str) -> list[JSON]:
+        """The order's refunds so far."""
+        return list(self._client.iterate(self._at(order_id, "refunds")))
+
     def events(self, order_id: str) -> list[JSON]:
         """The order's history, oldest first as the service lists it."""
         return list(self._client.iterate(self._at(order_id, "events")))
@@ -908,8 +912,16 @@ class Settlements(_Resource):
         body = {"payout_reference": payout_reference}
         return self._client.post(self._at(settlement_id, "mark-paid"), body)
 
-    def mark_failed(self, settlement_id: str, *, reason: str | None = None) -> JSON:
-        return self._client.post(self._at(settlement_id, "mark-failed"), _body(reason=reason))
+    def mark_failed(self, settlement_id: str, *, reason: str) -> JSON:
+        """The payout bounced: the settlement's funds return to ``available``."""
+        return self._client.post(self._at(settlement_id, "mark-failed"), {"reason": reason})
+
+    def runs(self, **filters: Any) -> Iterator[JSON]:
+        """``GET /settlement-runs``: the runs, to follow one started in the background."""
+        return self._client.iterate("/settlement-runs", **filters)
+
+    def get_run(self, run_id: str) -> JSON:
+        return self._client.get(f"/settlement-runs/{run_id}")
 
 
 class Reports(_Resource):
@@ -926,6 +938,14 @@ class Reports(_Resource):
         """``{"group_by", "currency", "date_from", "date_to", "rows", "totals"}``."""
         return self._client.get(
             self.path, date_from=date_from, date_to=date_to, currency=currency, group_by=group_by
+        )
+
+    def reconciliation(
+        self, *, date_from: date | str, date_to: date | str, currency: str | None = None
+    ) -> JSON:
+        """``GET /reports/reconciliation``: the ledger against the orders over a period."""
+        return self._client.get(
+            "/reports/reconciliation", date_from=date_from, date_to=date_to, currency=currency
         )
 
     def commissions_csv(
@@ -967,8 +987,10 @@ class WebhookEndpoints(_Resource):
     def delete(self, endpoint_id: str) -> None:
         self._client.delete(self._at(endpoint_id))
 
-    def rotate_secret(self, endpoint_id: str) -> JSON:
-        return self._client.post(self._at(endpoint_id, "rotate-secret"))
+    def rotate_secret(self, endpoint_id: str, *, grace_period_seconds: int | None = None) -> JSON:
+        """A new ``secret``; the old one keeps signing too for the grace period."""
+        body = _body(grace_period_seconds=grace_period_seconds)
+        return self._client.post(self._at(endpoint_id, "rotate-secret"), body)
 
     def deliveries(self, endpoint_id: str, **filters: Any) -> Iterator[JSON]:
         return self._client.iterate(self._at(endpoint_id, "deliveries"), **filters)
@@ -976,6 +998,9 @@ class WebhookEndpoints(_Resource):
 
 class WebhookDeliveries(_Resource):
     path = "/webhook-deliveries"
+
+    def get(self, delivery_id: str) -> JSON:
+        return self._client.get(self._at(delivery_id))
 
     def retry(self, delivery_id: str) -> JSON:
         return self._client.post(self._at(delivery_id, "retry"))

@@ -82,6 +82,8 @@ class Attempt:
     verified: bool
     duplicate: bool = False
     stale: bool = False
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
     received_at: float = field(default_factory=time.monotonic)
 
 
@@ -123,6 +125,7 @@ class WebhookReceiver:
         self._inbox: queue.Queue[dict] = queue.Queue()
         self._failure_status: int | None = None
         self._failures_left: int | None = None
+        self._retry_after: int | None = None
         self._delay = 0.0
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -158,16 +161,21 @@ class WebhookReceiver:
 
     # --- behaviour ---
 
-    def fail_with(self, status: int, *, times: int | None = None) -> None:
-        """Answer ``status`` (500, 410, ...) instead of taking deliveries, ``times`` times."""
+    def fail_with(
+        self, status: int, *, times: int | None = None, retry_after: int | None = None
+    ) -> None:
+        """Answer ``status`` (500, 410, 503...) instead of taking deliveries, ``times`` times
+        (``None``: until ``answer_normally``), with ``Retry-After`` if given."""
         with self._lock:
             self._failure_status = status
             self._failures_left = times
+            self._retry_after = retry_after
 
     def answer_normally(self) -> None:
         with self._lock:
             self._failure_status = None
             self._failures_left = None
+            self._retry_after = None
 
     def slow_down(self, seconds: float) -> None:
         """Wait ``seconds`` before answering each delivery (0 to stop)."""
@@ -207,8 +215,9 @@ class WebhookReceiver:
 
     # --- the HTTP side ---
 
-    def _receive(self, headers: Mapping[str, str], body: bytes) -> int:
+    def _receive(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str]]:
         webhook_id = headers.get("webhook-id")
+        raw = dict(headers)
         with self._lock:
             if self._failure_status is not None:
                 status = self._failure_status
@@ -216,18 +225,21 @@ class WebhookReceiver:
                     self._failures_left -= 1
                     if self._failures_left <= 0:
                         self._failure_status = self._failures_left = None
-                self.attempts.append(Attempt(webhook_id, status, verified=False))
-                return status
+                self.attempts.append(Attempt(webhook_id, status, False, headers=raw, body=body))
+                extra = {} if self._retry_after is None else {"Retry-After": str(self._retry_after)}
+                return status, extra
         try:
             event = verify(self.secret, headers, body) if self.secret else json.loads(body)
         except (WebhookVerificationError, ValueError):
             with self._lock:
-                self.attempts.append(Attempt(webhook_id, 400, verified=False))
-            return 400
+                self.attempts.append(Attempt(webhook_id, 400, False, headers=raw, body=body))
+            return 400, {}
         with self._arrived:
             if webhook_id and webhook_id in self._seen_ids:
-                self.attempts.append(Attempt(webhook_id, 200, verified=True, duplicate=True))
-                return 200
+                self.attempts.append(
+                    Attempt(webhook_id, 200, True, duplicate=True, headers=raw, body=body)
+                )
+                return 200, {}
             if webhook_id:
                 self._seen_ids.add(webhook_id)
             key = self.object_key(event)
@@ -245,15 +257,17 @@ class WebhookReceiver:
                     self._seen_ids.discard(webhook_id or "")
                     if self._last_sequence.get(key) == max(sequence, previous):
                         self._last_sequence[key] = previous
-                    self.attempts.append(Attempt(webhook_id, 500, verified=True))
-                return 500
+                    self.attempts.append(Attempt(webhook_id, 500, True, headers=raw, body=body))
+                return 500, {}
         with self._arrived:
             self.events.append(event)
-            self.attempts.append(Attempt(webhook_id, 200, verified=True, stale=stale))
+            self.attempts.append(
+                Attempt(webhook_id, 200, True, stale=stale, headers=raw, body=body)
+            )
             self._arrived.notify_all()
         if not stale:
             self._inbox.put(event)
-        return 200
+        return 200, {}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -265,10 +279,12 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                status = receiver._receive(headers, body)
+                status, extra = receiver._receive(headers, body)
                 if receiver._delay:
                     time.sleep(receiver._delay)
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

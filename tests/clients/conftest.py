@@ -219,3 +219,49 @@ def proxy(base_url) -> Iterator[FlakyProxy]:
     flaky = FlakyProxy(base_url)
     yield flaky
     flaky.close()
+
+
+@dataclass
+class Shop:
+    """A small marketplace made over the API: one of each partner, a plan, a product."""
+
+    ops: LiveCommerceClient
+    finance: LiveCommerceClient
+    host: LiveCommerceClient
+    fulfiller: LiveCommerceClient
+    brand: LiveCommerceClient
+    creator: LiveCommerceClient
+    product: dict
+
+    def order(self, quantity: int = 1, **fields) -> dict:
+        """A new order from the host app for ``quantity`` of the product."""
+        lines = [{"product": self.product["id"], "quantity": quantity}]
+        return self.host.orders.create(lines=lines, **fields)
+
+
+@pytest.fixture
+def shop(ops, partner_client, finance_key, make_client) -> Shop:
+    fulfiller = partner_client("fulfillment")
+    brand = partner_client("brand", fulfillment_partner=fulfiller.partner["id"])
+    host = partner_client("host_app", brand_access="open")
+    creator = partner_client("creator")
+    ops.commission_plans.create(
+        name="Standard", platform_rate_bps=800, creator_rate_bps=500, fulfillment_rate_bps=300
+    )
+    product = fulfiller.products.create(
+        brand=brand.partner["id"],
+        sku="SKU-1",
+        title="Lipstick",
+        price="19.99",
+        currency="USD",
+        inventory=100,
+    )
+    return Shop(
+        ops=ops,
+        finance=make_client(finance_key),
+        host=host,
+        fulfiller=fulfiller,
+        brand=brand,
+        creator=creator,
+        product=product,
+    )
