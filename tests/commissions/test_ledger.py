@@ -298,3 +298,22 @@ def test_every_posted_entry_passes_the_database_check(parties, usd_plan):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred checks now
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def test_the_docs_walkthrough(parties, usd_plan):
+    """docs/ledger.md: pay, return one lipstick, close the return window."""
+    order = flows.pay(worked_order(parties))
+    flows.refund(order, lines={order.lines.get(position=0): 1999})
+    flows.complete(order)
+
+    release = LedgerEntry.objects.get(order=order, kind=EntryKind.RELEASE)
+    moved = {(row.partner_id, row.share): row.credit for row in release.lines.filter(credit__gt=0)}
+    assert moved == {
+        (parties["brand"].pk, Share.BRAND_NET): 3633,
+        (parties["creator"].pk, Share.CREATOR_COMMISSION): 222,
+        (parties["fulfillment"].pk, Share.FULFILLMENT_FEE): 238,
+        (parties["fulfillment"].pk, Share.SHIPPING): 500,
+    }
+    assert flows.balance(purpose=P.BUYER_FUNDS_CLEARING) == 5465
+    assert flows.balance(purpose=P.PLATFORM_REVENUE) == 356
+    assert flows.available(parties["fulfillment"]) == 738
