@@ -192,6 +192,7 @@ SPECTACULAR_SETTINGS = {
         "PartnerKindEnum": "partners.choices.PartnerKind.choices",
         "PartnerStatusEnum": "partners.choices.PartnerStatus.choices",
         "StaffRoleEnum": "partners.choices.StaffRole.choices",
+        "LedgerEntryKindEnum": "commissions.choices.EntryKind.choices",
         "WebhookEndpointStatusEnum": "partners.webhooks.choices.WebhookEndpointStatus.choices",
         "WebhookDeliveryStatusEnum": "partners.webhooks.choices.WebhookDeliveryStatus.choices",
     },
