@@ -3,8 +3,10 @@
 from datetime import date
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from commissions.reconciliation import reconciliation_run
+from commissions.settlements import settlement_run_execute, settlement_runs_schedule
 
 
 @shared_task(name="commissions.tasks.reconcile_ledger")
@@ -15,3 +17,34 @@ def reconcile_ledger(day: str | None = None) -> dict[str, int]:
     ``reconciliation.mismatch`` event. Read-only otherwise, and safe to run twice.
     """
     return reconciliation_run(day=date.fromisoformat(day) if day else None)
+
+
+@shared_task(
+    name="commissions.tasks.settlement_run",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def settlement_run(run_id: str) -> str:
+    """Execute one settlement run (``settlements`` queue), from wherever it stopped.
+
+    Safe to run twice or concurrently: a run is executed by one worker at a time and each step
+    is idempotent; a lost connection is retried with backoff, any other error leaves the run
+    ``failed`` until it is started again.
+    """
+    return settlement_run_execute(run_id=run_id).status
+
+
+@shared_task(name="commissions.tasks.settlement_run_scheduled")
+def settlement_run_scheduled(period_end: str | None = None) -> list[str]:
+    """Beat's daily run (02:00 UTC): settle each currency up to the end of yesterday.
+
+    Only the payees whose payout schedule is due are settled (weekly: periods ending on a
+    Sunday; monthly: on a month's last day). Returns the run ids.
+    """
+    runs = settlement_runs_schedule(
+        period_end=date.fromisoformat(period_end) if period_end else None
+    )
+    return [run.pk for run in runs]

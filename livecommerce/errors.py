@@ -33,6 +33,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_currency": (400, "Not an ISO 4217 currency code this service knows."),
     "invalid_period": (400, "date_to is before date_from."),
     "settlement_not_pending": (409, "The settlement is no longer pending."),
+    "period_end_in_future": (400, "A period can only be settled once it has begun."),
     "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
     "webhook_endpoint_disabled": (409, "The webhook endpoint is disabled; enable it first."),
     "rates_exceed_100_percent": (400, "A plan's rates add up to more than 10000 bps."),

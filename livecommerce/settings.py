@@ -192,6 +192,8 @@ SPECTACULAR_SETTINGS = {
         "PartnerKindEnum": "partners.choices.PartnerKind.choices",
         "PartnerStatusEnum": "partners.choices.PartnerStatus.choices",
         "StaffRoleEnum": "partners.choices.StaffRole.choices",
+        "SettlementStatusEnum": "commissions.settlement_models.SettlementStatus.choices",
+        "SettlementRunStatusEnum": "commissions.settlement_models.SettlementRunStatus.choices",
         "LedgerEntryKindEnum": "commissions.choices.EntryKind.choices",
         "WebhookEndpointStatusEnum": "partners.webhooks.choices.WebhookEndpointStatus.choices",
         "WebhookDeliveryStatusEnum": "partners.webhooks.choices.WebhookDeliveryStatus.choices",

@@ -59,6 +59,8 @@ class Partner(models.Model):
     payout_schedule = models.CharField(
         max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.DAILY
     )
+    # Per currency, in minor units ({"USD": 2500}): a smaller balance rolls over to a later run.
+    minimum_payout = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 

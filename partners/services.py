@@ -29,6 +29,7 @@ def partner_create(
     brand_access: str | None = None,
     fulfillment_partner: Partner | None = None,
     payout_schedule: str | None = None,
+    minimum_payout: dict[str, int] | None = None,
 ) -> Partner:
     """Onboard a partner. A host app defaults to ``open``; only a brand names a fulfiller."""
     if kind == PartnerKind.HOST_APP:
@@ -53,13 +54,18 @@ def partner_create(
         partner.status = status
     if payout_schedule:
         partner.payout_schedule = payout_schedule
+    if minimum_payout:
+        partner.minimum_payout = minimum_payout
     partner.save()
     return partner
 
 
 @transaction.atomic
 def partner_update(*, partner: Partner, **changes) -> Partner:
-    """Change a partner's name, email, status (suspend/reactivate), access or payout schedule."""
+    """Change a partner's name, email, status (suspend/reactivate), access or payout terms.
+
+    ``minimum_payout`` replaces the whole map (minor units per currency).
+    """
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
     if "brand_access" in changes and partner.kind != PartnerKind.HOST_APP:
         raise AppValidationError(
@@ -79,6 +85,7 @@ def partner_update(*, partner: Partner, **changes) -> Partner:
         "brand_access",
         "fulfillment_partner",
         "payout_schedule",
+        "minimum_payout",
     ):
         if field in changes:
             setattr(partner, field, changes[field])

@@ -1,10 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from commissions.api import report_views, views
+from commissions.api import report_views, settlement_views, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("commission-plans", views.CommissionPlanViewSet, basename="commission-plan")
+router.register("settlements", settlement_views.SettlementViewSet, basename="settlement")
+router.register("settlement-runs", settlement_views.SettlementRunViewSet, basename="settlement-run")
 
 urlpatterns = [
     path("orders/<str:pk>/breakdown", views.OrderBreakdownView.as_view(), name="order-breakdown"),

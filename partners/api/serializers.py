@@ -1,7 +1,43 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from livecommerce import money
 from partners.choices import BrandAccess, PartnerKind, PartnerStatus, PayoutSchedule, StaffRole
 from partners.models import APIKey, Enrollment, Partner
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "example": "25.00"},
+        "description": "Per currency, the smallest balance paid out; a smaller one rolls over.",
+        "example": {"USD": "25.00", "JPY": "3000"},
+    }
+)
+class MinimumPayoutField(serializers.Field):
+    """``{"USD": "25.00"}`` on the wire, ``{"USD": 2500}`` (minor units) in the model."""
+
+    def to_representation(self, value: dict) -> dict[str, str]:
+        return {cur: money.to_decimal_string(minor, cur) for cur, minor in sorted(value.items())}
+
+    def to_internal_value(self, data) -> dict[str, int]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                'Expected an object of currency to amount, e.g. {"USD": "25.00"}.', code="invalid"
+            )
+        result = {}
+        for currency, amount in data.items():
+            if not isinstance(amount, str):
+                raise serializers.ValidationError(
+                    f"{currency}: amounts are decimal strings.", code="invalid_amount"
+                )
+            try:
+                result[currency] = money.to_minor(amount, currency)
+            except money.MoneyError as exc:
+                raise serializers.ValidationError(
+                    f"{currency}: {exc.detail}", code=exc.code
+                ) from None
+        return result
 
 
 class PartnerSerializer(serializers.ModelSerializer):
@@ -9,6 +45,7 @@ class PartnerSerializer(serializers.ModelSerializer):
 
     brand_access = serializers.SerializerMethodField()
     enrolled_brands = serializers.SerializerMethodField()
+    minimum_payout = MinimumPayoutField(read_only=True)
 
     class Meta:
         model = Partner
@@ -22,6 +59,7 @@ class PartnerSerializer(serializers.ModelSerializer):
             "fulfillment_partner",
             "enrolled_brands",
             "payout_schedule",
+            "minimum_payout",
             "created",
             "updated",
         ]
@@ -47,6 +85,7 @@ class PartnerCreateSerializer(serializers.Serializer):
         queryset=Partner.objects.all(), required=False, allow_null=True
     )
     payout_schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False)
+    minimum_payout = MinimumPayoutField(required=False)
 
 
 class PartnerUpdateSerializer(serializers.Serializer):
@@ -58,6 +97,7 @@ class PartnerUpdateSerializer(serializers.Serializer):
         queryset=Partner.objects.all(), required=False, allow_null=True
     )
     payout_schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False)
+    minimum_payout = MinimumPayoutField(required=False)
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):

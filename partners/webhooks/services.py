@@ -15,6 +15,7 @@ from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework import serializers
 
 from livecommerce.errors import AppError, AppValidationError
 from partners.events import event_body, event_publish
@@ -39,6 +40,7 @@ DISABLED = WebhookEndpointStatus.DISABLED
 # A task may run a moment before ``next_attempt_at`` on a worker whose clock runs ahead.
 DUE_TOLERANCE = timedelta(seconds=1)
 SWEEP_BATCH = 1000
+_time_field = serializers.DateTimeField()  # the API's time format, in event data
 
 
 # --- Queueing ---------------------------------------------------------------------------------
@@ -191,7 +193,9 @@ def webhook_endpoint_auto_disable(
                 "url": endpoint.url,
                 "reason": reason,
                 "failing_since": (
-                    endpoint.failing_since.isoformat() if endpoint.failing_since else None
+                    _time_field.to_representation(endpoint.failing_since)
+                    if endpoint.failing_since
+                    else None
                 ),
             },
             partner_ids=[endpoint.partner_id],
@@ -274,7 +278,11 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
             )
             return "endpoint_disabled"
 
-        result = _send(delivery, now=now)
+        try:
+            result = _send(delivery, now=now)
+        except Exception as exc:  # a bug must cost one attempt, not loop the delivery forever
+            logger.exception("webhook delivery %s: sending raised", delivery.pk)
+            result = sending.SendResult(None, 0, f"internal error: {type(exc).__name__}", "")
 
         delivery.attempt_count += 1
         delivery.last_attempt_at = now

@@ -428,3 +428,36 @@ class TestSweeper:
 
         assert (queued, callbacks) == (0, [])
         assert WebhookAttempt.objects.count() == 1
+
+
+class TestRobustness:
+    def test_an_error_while_sending_costs_one_attempt_not_a_loop(self, host_app, receiver):
+        endpoint = make_endpoint(host_app, receiver.url)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret="whsec_")  # unusable
+
+        delivery = attempt(delivery_of(publish(partners=[host_app]), endpoint))
+
+        assert delivery.status == "pending"
+        assert delivery.attempt_count == 1
+        assert delivery.last_error.startswith("internal error")
+        assert delivery.next_attempt_at > timezone.now()
+        assert receiver.received == []
+
+    def test_operators_can_sweep_at_once(
+        self, host_app, receiver, django_capture_on_commit_callbacks
+    ):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        endpoint = make_endpoint(host_app, receiver.url)
+        delivery = delivery_of(publish(partners=[host_app]), endpoint)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(enqueued_at=None)
+        out = StringIO()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("sweep_webhook_deliveries", stdout=out)
+
+        assert out.getvalue().strip() == "1"
+        delivery.refresh_from_db()
+        assert delivery.status == "succeeded"

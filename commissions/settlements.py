@@ -1,0 +1,702 @@
+"""Settlement runs: what partners earned becomes settlements, payouts and ledger entries.
+
+A run settles one currency up to the end of one day (``period_end``, UTC). Each payee's
+``partner_available`` balance in that currency becomes ONE settlement and one ledger entry
+moving it to ``partner_in_payout``; ``mark-paid`` then moves it to ``partner_paid_out`` and
+``mark-failed`` back to available, where the next run picks it up again.
+
+The ledger is append-only, so nothing marks a line as settled. A settlement instead covers a
+RANGE of its account's lines by id, ``(after_line_id, to_line_id]``, and the next settlement of
+that account starts where the last one ended; lines are never skipped or paid twice because the
+ranges follow each other (and a unique constraint refuses two ranges starting at one line).
+A range never includes the settlement entries' own debits (kind ``settlement``).
+
+The work is set-based: one ``INSERT ... SELECT ... GROUP BY`` computes every payee's figures and
+writes the settlement rows (about one row per payee, whatever the number of lines); then each
+settlement's ledger entry is posted through ``commissions.ledger.ledger_post`` with the
+idempotency key ``settlement:<id>``, one short transaction per payee, together with its
+``settlement.created`` event.
+
+Crash safety: each step is idempotent and recorded on the run, so running a crashed run again
+finishes it and ends in the same state as an uninterrupted run:
+1. the watermark (the highest ledger line id once every posting transaction in flight has
+   finished) is fixed once and kept on the run, so a re-run sees the same lines;
+2. the settlement rows are written in one transaction together with ``run.prepared``;
+3. a settlement whose entry is missing gets it posted (``ledger_post`` returns the entry already
+   posted under the same key, and the settlement row is locked while posting).
+A session advisory lock per run keeps two workers from executing one run at once.
+
+Runs need PostgreSQL (the production database): the set-based SQL uses its features.
+"""
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from commissions.choices import AccountPurpose, EntryKind
+from commissions.ledger import Posting, ledger_accounts, ledger_post
+from commissions.models import LedgerAccount, LedgerLine
+from commissions.settlement_models import (
+    Settlement,
+    SettlementRun,
+    SettlementRunStatus,
+    SettlementRunTrigger,
+    SettlementStatus,
+)
+from livecommerce import money
+from livecommerce.errors import AppError, AppValidationError
+from livecommerce.ids import new_id
+from partners.choices import PayoutSchedule
+from partners.events import event_publish
+
+logger = logging.getLogger(__name__)
+
+P = AccountPurpose
+
+# A run still queued this long after it was created has lost its task message; the daily schedule
+# queues it again (executing a run twice is harmless).
+STALE_RUN_AFTER = timedelta(minutes=30)
+
+
+# --- Periods and schedules ---------------------------------------------------------------------
+
+
+def period_cutoff(period_end: date) -> datetime:
+    """The first instant after ``period_end``: lines created before it belong to the period."""
+    return datetime.combine(period_end + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def default_period_end(today: date | None = None) -> date:
+    """The daily run settles up to the end of yesterday (UTC): a day that is over."""
+    return (today or timezone.now().date()) - timedelta(days=1)
+
+
+def schedules_due(period_end: date) -> list[str]:
+    """The payout schedules whose payees the scheduled run for ``period_end`` settles.
+
+    Daily payees every day; weekly payees when the period ends on a Sunday (the run happens on
+    the Monday and covers the week that ended); monthly payees when it ends on the last day of a
+    month (the run happens on the 1st).
+    """
+    due = [PayoutSchedule.DAILY.value]
+    if period_end.weekday() == 6:
+        due.append(PayoutSchedule.WEEKLY.value)
+    if (period_end + timedelta(days=1)).day == 1:
+        due.append(PayoutSchedule.MONTHLY.value)
+    return due
+
+
+def _check_period(period_end: date, currency: str) -> None:
+    try:
+        money.exponent(currency)
+    except money.MoneyError as exc:
+        raise AppValidationError(exc.code, exc.detail, attr="currency") from None
+    if period_end > timezone.now().date():
+        raise AppValidationError(
+            "period_end_in_future",
+            "A period can only be settled once it has begun.",
+            attr="period_end",
+        )
+
+
+# --- Starting runs ----------------------------------------------------------------------------
+
+
+def _enqueue(run: SettlementRun) -> None:
+    """Queue the run's task once the transaction that made it runnable commits."""
+    from commissions.tasks import settlement_run
+
+    run_id = run.pk
+    transaction.on_commit(lambda: settlement_run.delay(run_id))
+
+
+@transaction.atomic
+def settlement_run_request(
+    *, period_end: date, currency: str, trigger: str = SettlementRunTrigger.REQUEST
+) -> tuple[SettlementRun, bool]:
+    """Start the run for (``period_end``, ``currency``), or return the one that exists.
+
+    Returns ``(run, queued)``: ``queued`` is True when this call created the run or queued it
+    again because it failed or its worker died (a crashed run is finished by running it again);
+    a run that is completed, queued or being executed is returned as it is. Finance's runs
+    settle every payee; the schedule's only the payees whose payout schedule is due.
+    """
+    _check_period(period_end, currency)
+    run, created = SettlementRun.objects.get_or_create(
+        period_end=period_end, currency=currency, defaults={"trigger": trigger}
+    )
+    if created:
+        _enqueue(run)
+        return run, True
+    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    if not _interrupted(run, queued_for=None):
+        return run, False
+    run.status = SettlementRunStatus.QUEUED
+    run.save(update_fields=["status"])
+    _enqueue(run)
+    return run, True
+
+
+def _executing(run: SettlementRun) -> bool:
+    """Whether a worker is executing the run now (it holds the run's advisory lock)."""
+    key = _RunLock.key_for(run.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        free = bool(cursor.fetchone()[0])
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    return not free
+
+
+def _interrupted(run: SettlementRun, *, queued_for: timedelta | None) -> bool:
+    """Whether the run must be queued again to finish: it failed, or its worker died.
+
+    A run ``running`` that no worker is executing lost its worker. A run ``queued`` waits for
+    its task, unless it has waited longer than ``queued_for`` (its message was lost).
+    """
+    if run.status == SettlementRunStatus.FAILED:
+        return True
+    if run.status == SettlementRunStatus.RUNNING:
+        return not _executing(run)
+    if run.status == SettlementRunStatus.QUEUED and queued_for is not None:
+        return run.created < timezone.now() - queued_for and not _executing(run)
+    return False
+
+
+@transaction.atomic
+def settlement_runs_for_schedule(
+    *, period_end: date, currencies: list[str] | None = None
+) -> list[tuple[SettlementRun, bool]]:
+    """The schedule's runs for ``period_end``: one per currency that has available balances.
+
+    Returns ``(run, to_execute)`` pairs, creating the runs that do not exist. ``to_execute`` is
+    False for a completed run and for one a live worker is executing or will execute; a run
+    that failed, or whose worker died, is queued again: executing a run is idempotent.
+    """
+    if currencies is None:
+        currencies = list(
+            LedgerAccount.objects.filter(purpose=P.PARTNER_AVAILABLE)
+            .values_list("currency", flat=True)
+            .distinct()
+            .order_by("currency")
+        )
+    runs = []
+    for currency in currencies:
+        _check_period(period_end, currency)
+        run, created = SettlementRun.objects.get_or_create(
+            period_end=period_end,
+            currency=currency,
+            defaults={"trigger": SettlementRunTrigger.SCHEDULE},
+        )
+        if created:
+            runs.append((run, True))
+            continue
+        run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+        if not _interrupted(run, queued_for=STALE_RUN_AFTER):
+            runs.append((run, False))
+            continue
+        run.status = SettlementRunStatus.QUEUED
+        run.save(update_fields=["status"])
+        runs.append((run, True))
+    return runs
+
+
+@transaction.atomic
+def settlement_runs_schedule(*, period_end: date | None = None) -> list[SettlementRun]:
+    """Beat's daily run: settle every currency up to ``period_end`` (yesterday by default).
+
+    Queues a ``settlement_run`` task for each run that needs executing (after commit).
+    """
+    runs = settlement_runs_for_schedule(period_end=period_end or default_period_end())
+    for run, to_execute in runs:
+        if to_execute:
+            _enqueue(run)
+    return [run for run, _ in runs]
+
+
+# --- Executing a run ----------------------------------------------------------------------------
+
+
+class _RunLock:
+    """A session-level advisory lock on one run: one executor at a time.
+
+    Held across the run's several transactions and released when done, or by PostgreSQL when
+    the worker's connection dies with it.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.key = self.key_for(run_id)
+        self.acquired = False
+
+    @staticmethod
+    def key_for(run_id: str) -> str:
+        return f"settlement_run:{run_id}"
+
+    def __enter__(self) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.key])
+            self.acquired = bool(cursor.fetchone()[0])
+        return self.acquired
+
+    def __exit__(self, *exc_info) -> None:
+        if self.acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])
+
+
+def settlement_run_execute(*, run_id: str) -> SettlementRun:
+    """Execute a run from wherever it stopped; a completed run is left as it is.
+
+    Called by the ``commissions.tasks.settlement_run`` task and by ``run_settlements``. Any
+    error marks the run ``failed`` (with the error) and is raised again; running it again
+    finishes it without paying anyone twice or skipping anyone.
+    """
+    if connection.vendor != "postgresql":
+        raise RuntimeError("Settlement runs need PostgreSQL (set DATABASE_URL).")
+    with _RunLock(run_id) as acquired:
+        if not acquired:
+            logger.info("settlement run %s is being executed elsewhere", run_id)
+            return SettlementRun.objects.get(pk=run_id)
+        run = _run_begin(run_id)
+        if run.status == SettlementRunStatus.COMPLETED:
+            return run
+        try:
+            if run.watermark_line_id is None:
+                _fix_watermark(run)
+            if not run.prepared:
+                _prepare(run)
+            _post_entries(run)
+            return _run_finish(run)
+        except Exception as exc:
+            _run_fail(run, exc)
+            raise
+
+
+@transaction.atomic
+def _run_begin(run_id: str) -> SettlementRun:
+    run = SettlementRun.objects.select_for_update().get(pk=run_id)
+    if run.status != SettlementRunStatus.COMPLETED:
+        run.status = SettlementRunStatus.RUNNING
+        run.attempts += 1
+        run.started = run.started or timezone.now()
+        run.error = ""
+        run.save(update_fields=["status", "attempts", "started", "error"])
+    return run
+
+
+@transaction.atomic
+def _fix_watermark(run: SettlementRun) -> None:
+    """Fix the highest ledger line id the run may settle, once.
+
+    Line ids come from a sequence when a line is inserted, not when its transaction commits, so
+    ``MAX(id)`` alone could pass over a line whose transaction is still open and that range
+    would never be settled. A SHARE lock on the lines table waits for every transaction that
+    is inserting lines and holds new ones back for the instant of the ``MAX``: every line at or
+    below the watermark is then committed (or rolled back for good).
+    """
+    locked = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    if locked.watermark_line_id is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '60s'")
+            cursor.execute("LOCK TABLE commissions_ledgerline IN SHARE MODE")
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM commissions_ledgerline")
+            locked.watermark_line_id = cursor.fetchone()[0]
+        locked.save(update_fields=["watermark_line_id"])
+    run.watermark_line_id = locked.watermark_line_id
+
+
+# One statement computes every payee's settlement and writes the rows. Reading it:
+# - acct: the currency's available accounts of active payees due in this run, not yet settled by
+#   it, each with where its last settlement ended (after_line_id) and its minimum payout;
+# - bounds: where this settlement ends: the last line up to the watermark created in the period;
+# - covered: the lines in (after_line_id, to_line_id], the settlement entries' own debits aside;
+# - per_account: the payee's own figures; brand_sales / brand_refunds: for a brand's net, the
+#   order's merchandise and the other shares it was split into, so a brand's settlement shows its
+#   gross sales and what was taken off them (see docs/settlements.md);
+# - inserted: the settlements with a positive balance at or above the minimum payout; a zero or
+#   negative balance, or one below the minimum, is not settled and rolls over to the next run.
+PREPARE_SQL = """
+WITH acct AS (
+    SELECT a.id AS account_id,
+           a.partner_id,
+           COALESCE((p.minimum_payout ->> %(currency)s)::bigint, 0) AS minimum,
+           COALESCE((SELECT max(s.to_line_id) FROM commissions_settlement s
+                      WHERE s.account_id = a.id), 0) AS after_line_id
+      FROM commissions_ledgeraccount a
+      JOIN partners_partner p ON p.id = a.partner_id
+     WHERE a.purpose = 'partner_available'
+       AND a.currency = %(currency)s
+       AND p.status = 'active'
+       AND p.payout_schedule = ANY(%(schedules)s)
+       AND NOT EXISTS (SELECT 1 FROM commissions_settlement s
+                        WHERE s.run_id = %(run_id)s AND s.partner_id = a.partner_id)
+),
+bounds AS (
+    SELECT acct.*,
+           (SELECT max(l.id) FROM commissions_ledgerline l
+             WHERE l.account_id = acct.account_id
+               AND l.id > acct.after_line_id
+               AND l.id <= %(watermark)s
+               AND l.created < %(cutoff)s
+               AND l.kind <> 'settlement') AS to_line_id
+      FROM acct
+),
+covered AS MATERIALIZED (
+    SELECT b.account_id, l.id, l.entry_id, l.kind, l.share, l.order_id, l.order_line_id,
+           l.debit, l.credit
+      FROM bounds b
+      JOIN commissions_ledgerline l
+        ON l.account_id = b.account_id AND l.id > b.after_line_id AND l.id <= b.to_line_id
+     WHERE l.kind <> 'settlement'
+),
+per_account AS (
+    SELECT account_id,
+           count(*) AS line_count,
+           sum(credit - debit)::bigint AS net,
+           sum(CASE WHEN share <> 'brand_net' AND kind = 'release'
+                    THEN credit - debit ELSE 0 END)::bigint AS own_gross,
+           sum(CASE WHEN share <> 'brand_net' AND kind = 'refund'
+                    THEN debit - credit ELSE 0 END)::bigint AS own_refunds,
+           sum(CASE WHEN kind NOT IN ('release', 'refund')
+                    THEN credit - debit ELSE 0 END)::bigint AS adjustments
+      FROM covered
+     GROUP BY account_id
+),
+brand_sales AS (
+    SELECT c.account_id, o.share, sum(o.debit) AS debit, sum(o.credit) AS credit
+      FROM covered c
+      JOIN commissions_ledgerline o ON o.order_id = c.order_id AND o.id < c.id
+     WHERE c.kind = 'release' AND c.share = 'brand_net'
+       AND o.kind IN ('sale', 'refund')
+       AND o.share IN ('merchandise', 'platform_commission', 'creator_commission',
+                       'fulfillment_fee')
+     GROUP BY c.account_id, o.share
+),
+brand_refunds AS (
+    SELECT c.account_id, o.share, sum(o.debit) AS debit, sum(o.credit) AS credit
+      FROM covered c
+      JOIN commissions_ledgerline o
+        ON o.entry_id = c.entry_id AND o.order_line_id = c.order_line_id
+     WHERE c.kind = 'refund' AND c.share = 'brand_net'
+       AND o.share IN ('merchandise', 'platform_commission', 'creator_commission',
+                       'fulfillment_fee')
+     GROUP BY c.account_id, o.share
+),
+grossed AS (
+    SELECT account_id,
+           sum(CASE WHEN share = 'merchandise' THEN debit ELSE 0 END)::bigint AS gross,
+           sum(CASE WHEN share = 'merchandise' THEN credit ELSE 0 END)::bigint AS refunds,
+           sum(CASE WHEN share = 'platform_commission'
+                    THEN credit - debit ELSE 0 END)::bigint AS platform_commission,
+           sum(CASE WHEN share = 'creator_commission'
+                    THEN credit - debit ELSE 0 END)::bigint AS creator_commission,
+           sum(CASE WHEN share = 'fulfillment_fee'
+                    THEN credit - debit ELSE 0 END)::bigint AS fulfillment_fees
+      FROM (SELECT * FROM brand_sales UNION ALL SELECT * FROM brand_refunds) shares
+     GROUP BY account_id
+),
+final AS (
+    SELECT b.account_id, b.partner_id, b.minimum, b.after_line_id, b.to_line_id,
+           pa.line_count, pa.net, pa.adjustments,
+           pa.own_gross + COALESCE(g.gross, 0) AS gross,
+           pa.own_refunds + COALESCE(g.refunds, 0) AS refunds,
+           COALESCE(g.platform_commission, 0) AS platform_commission,
+           COALESCE(g.creator_commission, 0) AS creator_commission,
+           COALESCE(g.fulfillment_fees, 0) AS fulfillment_fees
+      FROM bounds b
+      JOIN per_account pa ON pa.account_id = b.account_id
+      LEFT JOIN grossed g ON g.account_id = b.account_id
+),
+inserted AS (
+    INSERT INTO commissions_settlement (
+        id, run_id, partner_id, account_id, currency, period_end, after_line_id, to_line_id,
+        gross, platform_commission, creator_commission, fulfillment_fees, refunds, adjustments,
+        net_payout, line_count, status, payout_reference, failure_reason, created, updated
+    )
+    SELECT (%(ids)s::text[])[row_number() OVER (ORDER BY f.account_id)],
+           %(run_id)s, f.partner_id, f.account_id, %(currency)s, %(period_end)s,
+           f.after_line_id, f.to_line_id,
+           f.gross, f.platform_commission, f.creator_commission, f.fulfillment_fees, f.refunds,
+           f.adjustments, f.net, f.line_count, 'pending', '', '', %(now)s, %(now)s
+      FROM final f
+     WHERE f.net > 0 AND f.net >= f.minimum
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM inserted),
+       (SELECT count(*) FROM final WHERE net > 0 AND net < minimum),
+       (SELECT count(*) FROM final WHERE net <= 0)
+"""
+
+
+@transaction.atomic
+def _prepare(run: SettlementRun) -> None:
+    """Write every payee's settlement row of the run (one statement), once."""
+    locked = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    if locked.prepared:
+        run.prepared = True
+        return
+    schedules = (
+        schedules_due(run.period_end)
+        if run.trigger == SettlementRunTrigger.SCHEDULE
+        else list(PayoutSchedule.values)
+    )
+    candidates = LedgerAccount.objects.filter(
+        purpose=P.PARTNER_AVAILABLE, currency=run.currency
+    ).count()
+    with connection.cursor() as cursor:
+        # Runs of one currency compute their ranges one at a time: each starts where the last
+        # committed settlement of the account ended.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"settlement_ranges:{run.currency}"],
+        )
+        cursor.execute(
+            PREPARE_SQL,
+            {
+                "run_id": run.pk,
+                "currency": run.currency,
+                "schedules": schedules,
+                "watermark": run.watermark_line_id,
+                "cutoff": period_cutoff(run.period_end),
+                "period_end": run.period_end,
+                "ids": [new_id("stl") for _ in range(candidates)],
+                "now": timezone.now(),
+            },
+        )
+        settled, below_minimum, non_positive = cursor.fetchone()
+    locked.prepared = True
+    locked.below_minimum_count = below_minimum
+    locked.non_positive_count = non_positive
+    locked.save(update_fields=["prepared", "below_minimum_count", "non_positive_count"])
+    run.prepared = True
+    logger.info(
+        "settlement run %s: %s settlements, %s below minimum, %s zero or negative",
+        run.pk,
+        settled,
+        below_minimum,
+        non_positive,
+    )
+
+
+def _post_entries(run: SettlementRun) -> None:
+    """Post the ledger entry of every settlement of the run that does not have one yet."""
+    missing = list(
+        Settlement.objects.filter(run=run, entry__isnull=True)
+        .order_by("id")
+        .values_list("id", "partner_id")
+    )
+    if not missing:
+        return
+    # Create the payees' in-payout accounts up front, in two statements rather than per payee.
+    ledger_accounts(
+        currency=run.currency,
+        keys=[(P.PARTNER_IN_PAYOUT, partner_id) for _, partner_id in missing],
+    )
+    for settlement_id, _ in missing:
+        settlement_post_entry(settlement_id=settlement_id)
+
+
+@transaction.atomic
+def settlement_post_entry(*, settlement_id: str) -> Settlement:
+    """Post a settlement's entry (available -> in payout) and its ``settlement.created`` event.
+
+    One transaction per payee, with the settlement row locked; a settlement that has its entry
+    already is returned as it is, so a re-run posts each entry once.
+    """
+    settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+    if settlement.entry_id is not None:
+        return settlement
+    partner_id = settlement.partner_id
+    settlement.entry = ledger_post(
+        kind=EntryKind.SETTLEMENT,
+        currency=settlement.currency,
+        postings=[
+            Posting(P.PARTNER_AVAILABLE, debit=settlement.net_payout, partner_id=partner_id),
+            Posting(P.PARTNER_IN_PAYOUT, credit=settlement.net_payout, partner_id=partner_id),
+        ],
+        idempotency_key=f"settlement:{settlement.pk}",
+        reference=settlement.pk,
+        memo=f"Settlement {settlement.pk} up to {settlement.period_end.isoformat()}",
+    )
+    settlement.save(update_fields=["entry", "updated"])
+    _publish(settlement, "settlement.created")
+    return settlement
+
+
+@transaction.atomic
+def _run_finish(run: SettlementRun) -> SettlementRun:
+    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    totals = Settlement.objects.filter(run=run, entry__isnull=False).aggregate(
+        count=Count("id"),
+        lines=Coalesce(Sum("line_count"), 0),
+        net=Coalesce(Sum("net_payout"), 0),
+    )
+    run.settlement_count = totals["count"]
+    run.line_count = totals["lines"]
+    run.net_payout = totals["net"]
+    run.status = SettlementRunStatus.COMPLETED
+    run.finished = timezone.now()
+    run.save(update_fields=["settlement_count", "line_count", "net_payout", "status", "finished"])
+    return run
+
+
+def _run_fail(run: SettlementRun, exc: BaseException) -> None:
+    logger.exception("settlement run %s failed", run.pk)
+    try:
+        SettlementRun.objects.filter(pk=run.pk).update(
+            status=SettlementRunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:1000]
+        )
+    except Exception:  # the database itself may be what failed; the run stays "running"
+        logger.exception("could not record the failure of settlement run %s", run.pk)
+
+
+# --- Paying out -------------------------------------------------------------------------------
+
+
+def _locked_pending(settlement: Settlement) -> Settlement:
+    settlement = Settlement.objects.select_for_update().get(pk=settlement.pk)
+    if not settlement.is_pending:
+        raise AppError("settlement_not_pending")
+    return settlement
+
+
+@transaction.atomic
+def settlement_mark_paid(*, settlement: Settlement, payout_reference: str) -> Settlement:
+    """Record that the payout reached the payee: in payout -> paid out (kind ``payout``).
+
+    Only a pending settlement (else 409 ``settlement_not_pending``); publishes
+    ``settlement.paid`` to the payee in the same transaction.
+    """
+    settlement = _locked_pending(settlement)
+    partner_id = settlement.partner_id
+    settlement.payout_entry = ledger_post(
+        kind=EntryKind.PAYOUT,
+        currency=settlement.currency,
+        postings=[
+            Posting(P.PARTNER_IN_PAYOUT, debit=settlement.net_payout, partner_id=partner_id),
+            Posting(P.PARTNER_PAID_OUT, credit=settlement.net_payout, partner_id=partner_id),
+        ],
+        idempotency_key=f"payout:{settlement.pk}",
+        reference=settlement.pk,
+        memo=f"Payout of {settlement.pk}: {payout_reference}"[:500],
+    )
+    settlement.status = SettlementStatus.PAID
+    settlement.payout_reference = payout_reference
+    settlement.paid_at = timezone.now()
+    settlement.save(
+        update_fields=["payout_entry", "status", "payout_reference", "paid_at", "updated"]
+    )
+    _publish(settlement, "settlement.paid")
+    return settlement
+
+
+@transaction.atomic
+def settlement_mark_failed(*, settlement: Settlement, reason: str) -> Settlement:
+    """Record that the payout failed: the funds go back from in payout to available.
+
+    The returned amount is a new line on the payee's available account (kind
+    ``payout_failed``), so the next run settles it again with whatever else is due. Only a
+    pending settlement (else 409 ``settlement_not_pending``); publishes ``settlement.failed``.
+    """
+    settlement = _locked_pending(settlement)
+    partner_id = settlement.partner_id
+    settlement.payout_entry = ledger_post(
+        kind=EntryKind.PAYOUT_FAILED,
+        currency=settlement.currency,
+        postings=[
+            Posting(P.PARTNER_IN_PAYOUT, debit=settlement.net_payout, partner_id=partner_id),
+            Posting(P.PARTNER_AVAILABLE, credit=settlement.net_payout, partner_id=partner_id),
+        ],
+        idempotency_key=f"payout_failed:{settlement.pk}",
+        reference=settlement.pk,
+        memo=f"Payout of {settlement.pk} failed: {reason}"[:500],
+    )
+    settlement.status = SettlementStatus.FAILED
+    settlement.failure_reason = reason
+    settlement.failed_at = timezone.now()
+    settlement.save(
+        update_fields=["payout_entry", "status", "failure_reason", "failed_at", "updated"]
+    )
+    _publish(settlement, "settlement.failed")
+    return settlement
+
+
+def settlement_data(settlement: Settlement) -> dict[str, Any]:
+    """A settlement as the API and its webhooks show it (amounts as decimal strings)."""
+    currency = settlement.currency
+
+    def amount(minor: int) -> str:
+        return money.to_decimal_string(minor, currency)
+
+    return {
+        "id": settlement.pk,
+        "run": settlement.run_id,
+        "partner": settlement.partner_id,
+        "currency": currency,
+        "period_end": settlement.period_end.isoformat(),
+        "status": settlement.status,
+        "gross": amount(settlement.gross),
+        "platform_commission": amount(settlement.platform_commission),
+        "creator_commission": amount(settlement.creator_commission),
+        "fulfillment_fees": amount(settlement.fulfillment_fees),
+        "refunds": amount(settlement.refunds),
+        "adjustments": amount(settlement.adjustments),
+        "net_payout": amount(settlement.net_payout),
+        "line_count": settlement.line_count,
+        "ledger_entry": settlement.entry_id,
+        "payout_entry": settlement.payout_entry_id,
+        "payout_reference": settlement.payout_reference or None,
+        "failure_reason": settlement.failure_reason or None,
+        "created": _rfc3339(settlement.created),
+        "paid_at": _rfc3339(settlement.paid_at),
+        "failed_at": _rfc3339(settlement.failed_at),
+    }
+
+
+def _rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _publish(settlement: Settlement, event_type: str) -> None:
+    # The settlement row is locked by the caller, so the event's sequence number is ours.
+    event_publish(
+        type=event_type,
+        object_id=settlement.pk,
+        data=settlement_data(settlement),
+        partner_ids=[settlement.partner_id],
+    )
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+
+def settlement_list(*, caller) -> QuerySet[Settlement]:
+    """The settlements the caller may see: finance all, a payee its own.
+
+    A settlement whose ledger entry a crashed run has not posted yet is not shown.
+    """
+    return Settlement.objects.visible_to(caller).filter(entry__isnull=False)
+
+
+def settlement_run_list(*, caller) -> QuerySet[SettlementRun]:
+    return SettlementRun.objects.visible_to(caller)
+
+
+def settlement_lines(*, settlement: Settlement) -> QuerySet[LedgerLine]:
+    """Every ledger line the settlement covers, in id order (an index range scan)."""
+    return (
+        LedgerLine.objects.filter(
+            account_id=settlement.account_id,
+            id__gt=settlement.after_line_id,
+            id__lte=settlement.to_line_id,
+        )
+        .filter(~Q(kind=EntryKind.SETTLEMENT))
+        .order_by("id")
+    )

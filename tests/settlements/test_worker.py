@@ -1,0 +1,165 @@
+"""Settlement runs on a REAL Celery worker with Redis, started the way beat starts them.
+
+The worker is a subprocess (``celery -A livecommerce worker -Q default,webhooks,settlements``)
+on this test's Redis database and the PostgreSQL test database; the test sends
+``commissions.tasks.settlement_run_scheduled`` by name with no arguments, as beat does at
+02:00, and watches the database.
+"""
+
+import time
+
+import pytest
+from django.db import connection
+
+from commissions.choices import EntryKind
+from commissions.models import LedgerEntry, Settlement, SettlementRun
+from partners.models import Event
+from tests import factories
+from tests.settlements import flows
+from tests.settlements.conftest import Parties, date_ago, day, send_task
+
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
+
+SCHEDULED_TASK = "commissions.tasks.settlement_run_scheduled"
+
+
+def wait_for(condition, timeout: float = 60, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def completed_run():
+    return SettlementRun.objects.filter(
+        period_end=date_ago(1), currency="USD", status="completed"
+    ).first()
+
+
+def payees_with_money(parties: Parties, brands: int) -> list:
+    """``brands`` brands (plus the fulfiller and the creator) with sales released yesterday."""
+    all_brands = [parties.brand] + [
+        factories.BrandFactory(fulfillment_partner=parties.fulfillment) for _ in range(brands - 1)
+    ]
+    for brand in all_brands:
+        flows.sell(
+            Parties(parties.host_app, parties.fulfillment, brand, parties.creator),
+            items=((4200, 1),),
+            at=day(1, hour=1),
+            released_at=day(1, hour=2),
+        )
+    return [*all_brands, parties.fulfillment, parties.creator]
+
+
+def broker_idle(broker) -> bool:
+    """No task waiting in a queue, none taken and not yet acknowledged (tasks ack late)."""
+    queued = sum(broker.llen(queue) for queue in ("default", "webhooks", "settlements"))
+    return queued == 0 and broker.hlen("unacked") == 0
+
+
+def stays_idle(broker, checks: int = 3) -> bool:
+    for _ in range(checks):
+        time.sleep(0.1)
+        if not broker_idle(broker):
+            return False
+    return True
+
+
+def test_the_daily_run_settles_everyone_on_a_real_worker(parties, broker, celery_worker):
+    payees = payees_with_money(parties, brands=2)
+    owed = {p.pk: flows.available(p) for p in payees}
+
+    send_task(SCHEDULED_TASK)
+
+    run = wait_for(completed_run, message="the scheduled run to complete")
+    assert run.trigger == "schedule"
+    assert run.settlement_count == len(payees)
+    for payee in payees:
+        settlement = Settlement.objects.get(partner=payee)
+        assert settlement.net_payout == owed[payee.pk]
+        assert flows.available(payee) == 0
+        assert Event.objects.filter(type="settlement.created", object_id=settlement.pk).exists()
+    # beat firing again the same day changes nothing
+    send_task(SCHEDULED_TASK)
+    send_task("commissions.tasks.settlement_run", run_id=run.pk)
+    wait_for(
+        lambda: broker_idle(broker) and stays_idle(broker),
+        message="the worker to have done both tasks",
+    )
+    assert Settlement.objects.count() == len(payees)
+    assert LedgerEntry.objects.filter(kind=EntryKind.SETTLEMENT).count() == len(payees)
+
+
+SLOW_SETTLEMENT_ENTRIES = """
+CREATE OR REPLACE FUNCTION test_slow_settlement() RETURNS trigger AS $$
+BEGIN
+    IF NEW.kind = 'settlement' THEN
+        PERFORM pg_sleep(0.4);
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER test_slow_settlement BEFORE INSERT ON commissions_ledgerentry
+    FOR EACH ROW EXECUTE FUNCTION test_slow_settlement();
+"""
+DROP_SLOW = """
+DROP TRIGGER IF EXISTS test_slow_settlement ON commissions_ledgerentry;
+DROP FUNCTION IF EXISTS test_slow_settlement();
+"""
+
+
+def has_advisory_locks() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def settled_entries() -> int:
+    return LedgerEntry.objects.filter(kind=EntryKind.SETTLEMENT).count()
+
+
+def test_a_worker_killed_in_the_middle_of_a_run_and_the_run_started_again_pays_everyone_once(
+    parties, worker_factory
+):
+    payees = payees_with_money(parties, brands=6)
+    owed = {p.pk: flows.available(p) for p in payees}
+    with connection.cursor() as cursor:
+        cursor.execute(SLOW_SETTLEMENT_ENTRIES)  # each settlement entry takes a moment
+    try:
+        first = worker_factory()
+        send_task(SCHEDULED_TASK)
+        wait_for(lambda: settled_entries() >= 2, message="the run to be under way")
+
+        first.kill()  # SIGKILL in the middle of the run
+
+        run = SettlementRun.objects.get()
+        assert run.status == "running"
+        assert 2 <= settled_entries() < len(payees)
+        # PostgreSQL ends the dead worker's session: its transaction and run lock go with it
+        wait_for(lambda: not has_advisory_locks(), message="the dead worker's session to end")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(DROP_SLOW)
+
+    # beat (or an operator) starts the period again; a new worker finishes the run
+    worker_factory()
+    send_task(SCHEDULED_TASK)
+    run = wait_for(completed_run, message="the run to be finished")
+
+    assert run.attempts == 2
+    assert run.settlement_count == len(payees)
+    assert settled_entries() == len(payees)
+    for payee in payees:
+        settlement = Settlement.objects.get(partner=payee)
+        assert settlement.net_payout == owed[payee.pk]
+        assert settlement.entry_id is not None
+        assert flows.available(payee) == 0
+        assert flows.in_payout(payee) == owed[payee.pk]
+        events = Event.objects.filter(type="settlement.created", object_id=settlement.pk)
+        assert events.count() == 1
