@@ -321,3 +321,18 @@ def test_balances_who_asks_for_whom(brand_client, finance):
     other = factories.BrandFactory()
     assert brand_client.get("/api/v1/balances", {"partner": other.pk}).status_code == 404
     assert brand_client.get("/api/v1/balances", {"partner": brand_client.partner.pk}).json() == []
+
+
+def test_breakdown_runs_a_fixed_number_of_queries(
+    brand, host_app, brand_client, plan, django_assert_max_num_queries
+):
+    small = flows.pay(flows.make_order(brand=brand, host_app=host_app))
+    big = flows.pay(
+        flows.make_order(brand=brand, host_app=host_app, items=[(999, 2, "beauty")] * 8)
+    )
+    for line in big.lines.all()[:4]:
+        flows.refund(big, lines={line: 500})
+
+    for order in (small, big):
+        with django_assert_max_num_queries(7):
+            assert brand_client.get(f"/api/v1/orders/{order.pk}/breakdown").status_code == 200
