@@ -36,6 +36,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "period_end_in_future": (400, "A period can only be settled once it has begun."),
     "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
     "webhook_endpoint_disabled": (409, "The webhook endpoint is disabled; enable it first."),
+    "duplicate_sku": (409, "The brand already has a product with this SKU."),
     "rates_exceed_100_percent": (400, "A plan's rates add up to more than 10000 bps."),
     "currency_required": (400, "A plan with a fixed fee must name its currency."),
     "invalid_effective_range": (400, "effective_to must be after effective_from."),

@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
         "LedgerEntryKindEnum": "commissions.choices.EntryKind.choices",
         "WebhookEndpointStatusEnum": "partners.webhooks.choices.WebhookEndpointStatus.choices",
         "WebhookDeliveryStatusEnum": "partners.webhooks.choices.WebhookDeliveryStatus.choices",
+        "OrderStatusEnum": "orders.choices.OrderStatus.choices",
+        "LiveSessionStatusEnum": "orders.choices.LiveSessionStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

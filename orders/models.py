@@ -9,20 +9,22 @@ from django.db.models import Q
 
 from livecommerce.ids import ID_MAX_LENGTH, IdFactory
 from orders.choices import LiveSessionStatus, OrderStatus
-from partners.models import Partner, TenantQuerySet
+from partners.choices import BrandAccess, PartnerKind
+from partners.models import Enrollment, Partner, TenantQuerySet
 
 
 class ProductQuerySet(TenantQuerySet):
     def partner_filter(self, partner: Partner) -> Q:
         # The brand itself, the brand's fulfillment partner, and any host app that may sell the
-        # brand (open host apps: every brand; invite-only: enrolled brands).
-        if partner.kind == "host_app":
-            if partner.brand_access == "invite_only":
-                return Q(brand__enrolled_in=partner)
+        # brand (open host apps: every brand; invite-only: enrolled brands). Creators: nothing.
+        if partner.kind == PartnerKind.HOST_APP:
+            if partner.brand_access == BrandAccess.INVITE_ONLY:
+                enrolled = Enrollment.objects.filter(host_app=partner).values("brand_id")
+                return Q(brand__in=enrolled)
             return Q()
-        if partner.kind == "fulfillment":
+        if partner.kind == PartnerKind.FULFILLMENT:
             return Q(brand__fulfillment_partner=partner)
-        if partner.kind == "brand":
+        if partner.kind == PartnerKind.BRAND:
             return Q(brand=partner)
         return Q(pk__in=[])
 
@@ -57,18 +59,19 @@ class Product(models.Model):
 
 class LiveSessionQuerySet(TenantQuerySet):
     def partner_filter(self, partner: Partner) -> Q:
+        # The producer, the host apps it is broadcast on, its creator, and the brands (and their
+        # fulfillment partners) whose products it shows. Subqueries rather than joins through the
+        # many-to-many tables, so a session is never repeated and no DISTINCT is needed.
+        broadcast = LiveSession.host_apps.through.objects.filter(partner=partner)
+        featured = LiveSession.products.through.objects.filter(
+            Q(product__brand=partner) | Q(product__brand__fulfillment_partner=partner)
+        )
         return (
             Q(producer=partner)
-            | Q(host_apps=partner)
             | Q(creator=partner)
-            | Q(products__brand=partner)
-            | Q(products__brand__fulfillment_partner=partner)
+            | Q(pk__in=broadcast.values("livesession_id"))
+            | Q(pk__in=featured.values("livesession_id"))
         )
-
-    def visible_to(self, caller):
-        # Joins through many-to-many relations can repeat a session.
-        qs = super().visible_to(caller)
-        return qs if caller.is_staff else qs.distinct()
 
 
 class LiveSession(models.Model):
@@ -150,6 +153,12 @@ class Order(models.Model):
     tax_amount = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
     refunded_amount = models.BigIntegerField(default=0)
+    refunded_shipping_amount = models.BigIntegerField(
+        default=0, help_text="The part of refunded_amount that returned shipping"
+    )
+    refunded_tax_amount = models.BigIntegerField(
+        default=0, help_text="The part of refunded_amount that returned tax"
+    )
     buyer_reference = models.CharField(max_length=200, blank=True)
     buyer_email = models.EmailField(blank=True)
     shipping_address = models.JSONField(null=True, blank=True)
@@ -188,6 +197,17 @@ class Order(models.Model):
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total")),
                 name="order_refunds_within_total",
             ),
+            models.CheckConstraint(
+                condition=Q(refunded_shipping_amount__gte=0)
+                & Q(refunded_shipping_amount__lte=models.F("shipping_amount"))
+                & Q(refunded_tax_amount__gte=0)
+                & Q(refunded_tax_amount__lte=models.F("tax_amount")),
+                name="order_shipping_tax_refunds_within_amounts",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal__gte=0) & Q(shipping_amount__gte=0) & Q(tax_amount__gte=0),
+                name="order_amounts_gte_0",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,6 +232,9 @@ class OrderLine(models.Model):
     subtotal = models.BigIntegerField()
     refunded_quantity = models.PositiveIntegerField(default=0)
     refunded_amount = models.BigIntegerField(default=0)
+    restocked_quantity = models.PositiveIntegerField(
+        default=0, help_text="Units put back into the product's inventory (refunds, cancel)"
+    )
     platform_rate_bps = models.PositiveIntegerField(null=True, blank=True)
     creator_rate_bps = models.PositiveIntegerField(null=True, blank=True)
     fulfillment_rate_bps = models.PositiveIntegerField(null=True, blank=True)
@@ -229,6 +252,10 @@ class OrderLine(models.Model):
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("subtotal")),
                 name="order_line_refunds_within_subtotal",
             ),
+            models.CheckConstraint(
+                condition=Q(restocked_quantity__lte=models.F("quantity")),
+                name="order_line_restocked_quantity_lte_quantity",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -236,11 +263,18 @@ class OrderLine(models.Model):
 
 
 class Refund(models.Model):
-    """Money returned to the buyer for an order, by line quantities or as an amount."""
+    """Money returned to the buyer for an order, by line quantities or as an amount.
+
+    ``amount`` is the whole refund: the merchandise of its ``lines`` plus ``shipping_amount`` and
+    ``tax_amount``, the parts of the order's shipping and tax it returns (so the ledger can
+    reverse each from the account that received it).
+    """
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("rfd"))
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
+    shipping_amount = models.BigIntegerField(default=0)
+    tax_amount = models.BigIntegerField(default=0)
     reason = models.CharField(max_length=500, blank=True)
     restock = models.BooleanField(default=False)
     created_by = models.CharField(max_length=100, blank=True)
@@ -250,6 +284,12 @@ class Refund(models.Model):
         ordering = ("created",)
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(shipping_amount__gte=0)
+                & Q(tax_amount__gte=0)
+                & Q(amount__gte=models.F("shipping_amount") + models.F("tax_amount")),
+                name="refund_shipping_tax_within_amount",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,352 @@
+"""Shapes of the catalog, live session and order API.
+
+Input serializers check shape only (types, lengths, required fields); what the values mean
+(who may name which brand, prices in which currency, inventory, statuses) is the services' job.
+Amounts cross the wire as decimal strings and are converted only by ``livecommerce.money``.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from livecommerce.money import to_decimal_string
+from orders.choices import LiveSessionStatus, OrderStatus
+from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product, Refund, RefundLine
+
+AMOUNT_SCHEMA = {
+    "type": "string",
+    "pattern": r"^[0-9]+(\.[0-9]+)?$",
+    "description": "Decimal string with the currency's number of decimal places.",
+    "example": "19.99",
+}
+MAX_QUANTITY = 10_000
+MAX_INVENTORY = 2_147_483_647  # PostgreSQL integer
+
+
+@extend_schema_field(AMOUNT_SCHEMA)
+class AmountField(serializers.Field):
+    """Output: an integer of minor units shown in its currency, e.g. ``1999`` USD -> ``"19.99"``.
+
+    ``currency_path`` names where the currency lives, relative to the object being shown.
+    """
+
+    def __init__(self, *, currency_path: str = "currency", **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+        self.currency_path = currency_path.split(".")
+
+    def get_attribute(self, instance):
+        currency = instance
+        for name in self.currency_path:
+            currency = getattr(currency, name)
+        return super().get_attribute(instance), currency
+
+    def to_representation(self, value):
+        minor, currency = value
+        return to_decimal_string(minor, currency)
+
+
+@extend_schema_field(AMOUNT_SCHEMA)
+class AmountInputField(serializers.CharField):
+    """Input: an amount as a decimal string. JSON numbers are refused: a float cannot carry an
+    exact amount, so "19.99" must be sent as a string. The service parses it in its currency."""
+
+    default_error_messages = {"not_a_string": 'Amounts are decimal strings, e.g. "19.99".'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+# --- Catalog ---------------------------------------------------------------------------------
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    """A product as the API shows it."""
+
+    price = AmountField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "brand",
+            "sku",
+            "title",
+            "category",
+            "price",
+            "currency",
+            "inventory",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+
+
+class ProductCreateSerializer(serializers.Serializer):
+    brand = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="The brand's id. A fulfillment partner must name it; a brand may omit it.",
+    )
+    sku = serializers.CharField(max_length=100)
+    title = serializers.CharField(max_length=300)
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    price = AmountInputField()
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, upper case")
+    inventory = serializers.IntegerField(min_value=0, max_value=MAX_INVENTORY, default=0)
+
+
+class ProductUpdateSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=100, required=False)
+    title = serializers.CharField(max_length=300, required=False)
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    price = AmountInputField(required=False)
+    currency = serializers.CharField(
+        min_length=3,
+        max_length=3,
+        required=False,
+        help_text="Changing the currency needs a price in the new currency in the same request.",
+    )
+    inventory = serializers.IntegerField(min_value=0, max_value=MAX_INVENTORY, required=False)
+
+
+# --- Live sessions ---------------------------------------------------------------------------
+
+
+class LiveSessionSerializer(serializers.ModelSerializer):
+    """A live show, where it is broadcast and what it sells."""
+
+    status = serializers.ChoiceField(choices=LiveSessionStatus.choices, read_only=True)
+    products = serializers.SerializerMethodField()
+    host_apps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LiveSession
+        fields = [
+            "id",
+            "producer",
+            "creator",
+            "title",
+            "scheduled_start",
+            "status",
+            "products",
+            "host_apps",
+            "started_at",
+            "ended_at",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+
+    def get_products(self, obj: LiveSession) -> list[str]:
+        return sorted(p.pk for p in obj.products.all())
+
+    def get_host_apps(self, obj: LiveSession) -> list[str]:
+        return sorted(p.pk for p in obj.host_apps.all())
+
+
+class LiveSessionCreateSerializer(serializers.Serializer):
+    creator = serializers.CharField(
+        required=False, allow_null=True, max_length=40, help_text="The creator hosting the show"
+    )
+    title = serializers.CharField(max_length=300)
+    scheduled_start = serializers.DateTimeField()
+    products = serializers.ListField(
+        child=serializers.CharField(max_length=40), max_length=200, required=False, default=list
+    )
+    host_apps = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        min_length=1,
+        max_length=50,
+        required=False,
+        help_text="Where the show is broadcast. A host app producer broadcasts on itself only "
+        "(the default); a fulfillment partner must name at least one host app.",
+    )
+
+
+# --- Orders ----------------------------------------------------------------------------------
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    unit_price = AmountField(currency_path="order.currency")
+    subtotal = AmountField(currency_path="order.currency")
+    refunded_amount = AmountField(currency_path="order.currency")
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "product",
+            "sku",
+            "title",
+            "quantity",
+            "unit_price",
+            "subtotal",
+            "refunded_quantity",
+            "refunded_amount",
+        ]
+        read_only_fields = fields
+
+
+class BuyerSerializer(serializers.Serializer):
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    """An order in the contract's shape, plus who fulfils it, the buyer and status times."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, read_only=True)
+    subtotal = AmountField()
+    shipping_amount = AmountField()
+    tax_amount = AmountField()
+    total = AmountField()
+    refunded_amount = AmountField()
+    buyer = serializers.SerializerMethodField()
+    lines = OrderLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "host_app",
+            "brand",
+            "fulfillment_partner",
+            "live_session",
+            "creator",
+            "currency",
+            "subtotal",
+            "shipping_amount",
+            "tax_amount",
+            "total",
+            "refunded_amount",
+            "buyer",
+            "shipping_address",
+            "payment_reference",
+            "carrier",
+            "tracking_number",
+            "created",
+            "updated",
+            "paid_at",
+            "accepted_at",
+            "shipped_at",
+            "delivered_at",
+            "completed_at",
+            "canceled_at",
+            "lines",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(BuyerSerializer)
+    def get_buyer(self, obj: Order) -> dict:
+        return {"reference": obj.buyer_reference, "email": obj.buyer_email}
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    product = serializers.CharField(max_length=40)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    lines = OrderLineInputSerializer(many=True, allow_empty=False, max_length=100)
+    live_session = serializers.CharField(required=False, allow_null=True, max_length=40)
+    buyer = BuyerSerializer(required=False)
+    shipping_address = serializers.DictField(required=False, allow_null=True)
+    shipping_amount = AmountInputField(required=False, default="0")
+    tax_amount = AmountInputField(required=False, default="0")
+
+
+class OrderPaySerializer(serializers.Serializer):
+    amount = AmountInputField(help_text="Must equal the order's total.")
+    payment_reference = serializers.CharField(max_length=200)
+
+
+class OrderCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class OrderShipSerializer(serializers.Serializer):
+    carrier = serializers.CharField(max_length=100)
+    tracking_number = serializers.CharField(max_length=200)
+
+
+# --- Refunds and history ---------------------------------------------------------------------
+
+
+class RefundLineSerializer(serializers.ModelSerializer):
+    amount = AmountField(currency_path="refund.order.currency")
+
+    class Meta:
+        model = RefundLine
+        fields = ["line", "quantity", "amount"]
+        read_only_fields = fields
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    """A refund: its total, the shipping and tax it returns, and each line's merchandise."""
+
+    currency = serializers.CharField(source="order.currency", read_only=True)
+    amount = AmountField(currency_path="order.currency")
+    shipping_amount = AmountField(currency_path="order.currency")
+    tax_amount = AmountField(currency_path="order.currency")
+    lines = RefundLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "order",
+            "currency",
+            "amount",
+            "shipping_amount",
+            "tax_amount",
+            "reason",
+            "restock",
+            "lines",
+            "created_by",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class RefundLineInputSerializer(serializers.Serializer):
+    line = serializers.CharField(max_length=40, help_text="An order line id (`oln_…`)")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    lines = RefundLineInputSerializer(many=True, required=False, allow_empty=False, max_length=100)
+    amount = AmountInputField(required=False)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    restock = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Put the refunded quantities back into inventory (line refunds only).",
+    )
+
+    def validate(self, attrs):
+        if ("lines" in attrs) == ("amount" in attrs):
+            raise serializers.ValidationError(
+                "Send exactly one of `lines` and `amount`.", code="invalid"
+            )
+        if attrs.get("restock") and "amount" in attrs:
+            raise serializers.ValidationError(
+                {"restock": "restock applies to line refunds; an amount returns no units."},
+                code="invalid",
+            )
+        return attrs
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    """One step of an order's history."""
+
+    class Meta:
+        model = OrderEvent
+        fields = ["id", "type", "from_status", "to_status", "actor", "data", "created"]
+        read_only_fields = fields

@@ -1,0 +1,620 @@
+"""Catalog, live session and order endpoints.
+
+Each view reads its input with a shape-only serializer, calls one service, and answers with the
+output serializer. Who may call each action comes from ``allow(...)``; for order moves it comes
+from the status table itself (``orders.status.ORDER_MOVES``), so the table is the one place that
+says both what an action does and who may do it.
+"""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from livecommerce.pagination import CursorPagination
+from livecommerce.schema import error_responses
+from orders import selectors, services
+from orders.api.serializers import (
+    LiveSessionCreateSerializer,
+    LiveSessionSerializer,
+    OrderCancelSerializer,
+    OrderCreateSerializer,
+    OrderEventSerializer,
+    OrderPaySerializer,
+    OrderSerializer,
+    OrderShipSerializer,
+    ProductCreateSerializer,
+    ProductSerializer,
+    ProductUpdateSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+)
+from orders.filters import LiveSessionFilter, OrderFilter, ProductFilter
+from orders.status import LIVE_SESSION_MOVES, ORDER_MOVES
+from partners.choices import PartnerKind, StaffRole
+from partners.permissions import ActionPermissionsMixin, allow
+
+STAFF = (StaffRole.OPS, StaffRole.FINANCE)
+EVERY_PARTNER = tuple(PartnerKind.values)
+READ_ALL = allow(staff=STAFF, partners=EVERY_PARTNER)
+CATALOG_READ = allow(
+    staff=STAFF, partners=(PartnerKind.HOST_APP, PartnerKind.FULFILLMENT, PartnerKind.BRAND)
+)
+CATALOG_WRITE = allow(partners=(PartnerKind.FULFILLMENT, PartnerKind.BRAND))
+SESSION_WRITE = allow(partners=(PartnerKind.HOST_APP, PartnerKind.FULFILLMENT))
+HOST_APP = allow(partners=(PartnerKind.HOST_APP,))
+
+
+def _move_permission(table, name: str):
+    move = table[name]
+    return allow(staff=move.staff, partners=move.partners)
+
+
+def _post_errors(*codes: str) -> dict:
+    """A POST's domain errors plus the ones every POST may answer (Idempotency-Key, size)."""
+    return error_responses(
+        *codes, "idempotency_key_in_use", "idempotency_key_reused", "request_too_large"
+    )
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class OldestFirstPagination(CursorPagination):
+    """Histories read in the order things happened."""
+
+    ordering = ("created", "id")
+
+
+# --- Examples --------------------------------------------------------------------------------
+
+PRD = "prd_01jd3x6q2c7h9k4m8n2p5r7t9v"
+BRAND = "prt_01jd3x6q2c7h9k4m8n2p5brand"
+HOST = "prt_01jd3x6q2c7h9k4m8n2p5host1"
+FULFILLER = "prt_01jd3x6q2c7h9k4m8n2p5fulfl"
+CREATOR = "prt_01jd3x6q2c7h9k4m8n2p5crtor"
+SESSION = "lvs_01jd3x6q2c7h9k4m8n2p5r7t9v"
+ORDER = "ord_01jd3x6q2c7h9k4m8n2p5r7t9v"
+LINE = "oln_01jd3x6q2c7h9k4m8n2p5r7t9v"
+NOW = "2026-11-23T12:00:00.000000Z"
+
+PRODUCT_VALUE = {
+    "id": PRD,
+    "brand": BRAND,
+    "sku": "LIP-RED-01",
+    "title": "Velvet lipstick, red",
+    "category": "beauty",
+    "price": "19.99",
+    "currency": "USD",
+    "inventory": 120,
+    "created": NOW,
+    "updated": NOW,
+}
+ORDER_VALUE = {
+    "id": ORDER,
+    "status": "paid",
+    "host_app": HOST,
+    "brand": BRAND,
+    "fulfillment_partner": FULFILLER,
+    "live_session": SESSION,
+    "creator": CREATOR,
+    "currency": "USD",
+    "subtotal": "39.98",
+    "shipping_amount": "4.99",
+    "tax_amount": "3.20",
+    "total": "48.17",
+    "refunded_amount": "0.00",
+    "buyer": {"reference": "viewer-8812", "email": "ana@example.com"},
+    "shipping_address": {"line1": "1 Main St", "city": "Austin", "country": "US"},
+    "payment_reference": "pi_3Q9x",
+    "carrier": "",
+    "tracking_number": "",
+    "created": NOW,
+    "updated": NOW,
+    "paid_at": NOW,
+    "accepted_at": None,
+    "shipped_at": None,
+    "delivered_at": None,
+    "completed_at": None,
+    "canceled_at": None,
+    "lines": [
+        {
+            "id": LINE,
+            "product": PRD,
+            "sku": "LIP-RED-01",
+            "title": "Velvet lipstick, red",
+            "quantity": 2,
+            "unit_price": "19.99",
+            "subtotal": "39.98",
+            "refunded_quantity": 0,
+            "refunded_amount": "0.00",
+        }
+    ],
+}
+ORDER_EXAMPLE = OpenApiExample("An order", value=ORDER_VALUE, response_only=True)
+SESSION_VALUE = {
+    "id": SESSION,
+    "producer": FULFILLER,
+    "creator": CREATOR,
+    "title": "Friday glow-up live",
+    "scheduled_start": "2026-11-27T18:00:00.000000Z",
+    "status": "scheduled",
+    "products": [PRD],
+    "host_apps": [HOST],
+    "started_at": None,
+    "ended_at": None,
+    "created": NOW,
+    "updated": NOW,
+}
+REFUND_VALUE = {
+    "id": "rfd_01jd3x6q2c7h9k4m8n2p5r7t9v",
+    "order": ORDER,
+    "currency": "USD",
+    "amount": "19.99",
+    "shipping_amount": "0.00",
+    "tax_amount": "0.00",
+    "reason": "Wrong shade",
+    "restock": True,
+    "lines": [{"line": LINE, "quantity": 1, "amount": "19.99"}],
+    "created_by": f"partner:{HOST}",
+    "created": NOW,
+}
+
+
+# --- Catalog ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List products",
+        tags=["catalog"],
+        description="A host app sees the products it may sell (an invite-only host app: its "
+        "enrolled brands'); a brand its own; a fulfillment partner its brands'; staff all.",
+        examples=[OpenApiExample("A product", value=PRODUCT_VALUE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a product",
+        tags=["catalog"],
+        examples=[OpenApiExample("A product", value=PRODUCT_VALUE, response_only=True)],
+    ),
+)
+class ProductViewSet(
+    ActionPermissionsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A brand's catalog, kept by the brand or its fulfillment partner."""
+
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    action_permissions = {
+        "list": CATALOG_READ,
+        "retrieve": CATALOG_READ,
+        "create": CATALOG_WRITE,
+        "partial_update": CATALOG_WRITE,
+    }
+
+    def get_queryset(self):
+        return selectors.product_list(caller=self.request.user)
+
+    @extend_schema(
+        summary="Add a product",
+        tags=["catalog"],
+        description="A brand adds to its own catalog (`brand` may be omitted); a fulfillment "
+        "partner names one of the brands it fulfils. `price` is exact in `currency`: more "
+        "decimal places than the currency has is a 400 (`too_many_decimal_places`).",
+        request=ProductCreateSerializer,
+        responses={201: ProductSerializer, **_post_errors("duplicate_sku")},
+        examples=[
+            OpenApiExample(
+                "By a fulfillment partner",
+                value={
+                    "brand": BRAND,
+                    "sku": "LIP-RED-01",
+                    "title": "Velvet lipstick, red",
+                    "category": "beauty",
+                    "price": "19.99",
+                    "currency": "USD",
+                    "inventory": 120,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Created", value=PRODUCT_VALUE, response_only=True, status_codes=["201"]
+            ),
+        ],
+    )
+    def create(self, request):
+        data = _valid(ProductCreateSerializer, request.data)
+        product = services.product_create(
+            writer=request.user.partner, brand_id=data.pop("brand", None), **data
+        )
+        return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Update a product (price, inventory, ...)",
+        tags=["catalog"],
+        description="`inventory` sets the units on hand. A new `currency` needs a `price`.",
+        request=ProductUpdateSerializer,
+        responses={200: ProductSerializer, **error_responses("duplicate_sku")},
+        examples=[
+            OpenApiExample("Restock", value={"inventory": 300}, request_only=True),
+            OpenApiExample("Updated", value=PRODUCT_VALUE, response_only=True),
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        product = self.get_object()
+        data = _valid(ProductUpdateSerializer, request.data)
+        product = services.product_update(product=product, **data)
+        return Response(ProductSerializer(product).data)
+
+
+# --- Live sessions ---------------------------------------------------------------------------
+
+
+def _session_move_schema(name: str, summary: str):
+    return extend_schema(
+        summary=summary,
+        tags=["live sessions"],
+        description="Only the partner that produced the session may do this (others: 403).",
+        request=None,
+        responses={200: LiveSessionSerializer, **_post_errors("invalid_transition")},
+        examples=[
+            OpenApiExample(
+                name,
+                value={**SESSION_VALUE, "status": LIVE_SESSION_MOVES[name].target},
+                response_only=True,
+            )
+        ],
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List live sessions",
+        tags=["live sessions"],
+        examples=[OpenApiExample("A session", value=SESSION_VALUE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a live session",
+        tags=["live sessions"],
+        examples=[OpenApiExample("A session", value=SESSION_VALUE, response_only=True)],
+    ),
+)
+class LiveSessionViewSet(
+    ActionPermissionsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Live shows: a creator, the products shown, the host apps it is broadcast on."""
+
+    serializer_class = LiveSessionSerializer
+    filterset_class = LiveSessionFilter
+    action_permissions = {
+        "list": READ_ALL,
+        "retrieve": READ_ALL,
+        "create": SESSION_WRITE,
+        "start": _move_permission(LIVE_SESSION_MOVES, "start"),
+        "end": _move_permission(LIVE_SESSION_MOVES, "end"),
+    }
+
+    def get_queryset(self):
+        sessions = selectors.live_session_list(caller=self.request.user)
+        return sessions if self.action in ("list", "retrieve") else sessions.prefetch_related(None)
+
+    def _out(self, session) -> dict:
+        sessions = selectors.live_session_list(caller=self.request.user)
+        return LiveSessionSerializer(sessions.get(pk=session.pk)).data
+
+    @extend_schema(
+        summary="Schedule a live session",
+        tags=["live sessions"],
+        description="A host app broadcasts its own shows on itself (`host_apps` defaults to it); "
+        "a fulfillment partner names the host apps. Every host app must be allowed to sell "
+        "every brand shown (422 `brand_not_enrolled`).",
+        request=LiveSessionCreateSerializer,
+        responses={201: LiveSessionSerializer, **_post_errors("brand_not_enrolled")},
+        examples=[
+            OpenApiExample(
+                "By a fulfillment partner",
+                value={
+                    "creator": CREATOR,
+                    "title": "Friday glow-up live",
+                    "scheduled_start": "2026-11-27T18:00:00Z",
+                    "products": [PRD],
+                    "host_apps": [HOST],
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Scheduled", value=SESSION_VALUE, response_only=True, status_codes=["201"]
+            ),
+        ],
+    )
+    def create(self, request):
+        data = _valid(LiveSessionCreateSerializer, request.data)
+        session = services.live_session_create(
+            producer=request.user.partner,
+            title=data["title"],
+            scheduled_start=data["scheduled_start"],
+            creator_id=data.get("creator"),
+            product_ids=data["products"],
+            host_app_ids=data.get("host_apps"),
+        )
+        return Response(self._out(session), status=status.HTTP_201_CREATED)
+
+    @_session_move_schema("start", "Go live (scheduled -> live)")
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def start(self, request, pk=None):
+        session = services.live_session_start(session=self.get_object(), actor=request.user.partner)
+        return Response(self._out(session))
+
+    @_session_move_schema("end", "End the show (live -> ended)")
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def end(self, request, pk=None):
+        session = services.live_session_end(session=self.get_object(), actor=request.user.partner)
+        return Response(self._out(session))
+
+
+# --- Orders ----------------------------------------------------------------------------------
+
+
+def _order_move_schema(name: str, summary: str, *, request=None, codes=(), example=None):
+    examples = [
+        OpenApiExample(
+            name, value={**ORDER_VALUE, "status": ORDER_MOVES[name].target}, response_only=True
+        )
+    ]
+    if example is not None:
+        examples.insert(0, OpenApiExample(f"{name} request", value=example, request_only=True))
+    move = ORDER_MOVES[name]
+    return extend_schema(
+        summary=summary,
+        tags=["orders"],
+        description=f"From `{'`, `'.join(sorted(move.sources))}` to `{move.target}`. "
+        f"Any other status: 409 `invalid_transition`.",
+        request=request,
+        responses={200: OrderSerializer, **_post_errors("invalid_transition", *codes)},
+        examples=examples,
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List orders",
+        tags=["orders"],
+        description="A host app sees its orders, a fulfillment partner the orders it fulfils, "
+        "a brand its orders, a creator the orders it earned on; staff all.",
+        examples=[ORDER_EXAMPLE],
+    ),
+    retrieve=extend_schema(summary="Get an order", tags=["orders"], examples=[ORDER_EXAMPLE]),
+)
+class OrderViewSet(
+    ActionPermissionsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Orders and their status table: pay, cancel, accept, ship, deliver, refunds, history."""
+
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    action_permissions = {
+        "list": READ_ALL,
+        "retrieve": READ_ALL,
+        "create": HOST_APP,
+        "pay": _move_permission(ORDER_MOVES, "pay"),
+        "cancel": _move_permission(ORDER_MOVES, "cancel"),
+        "accept": _move_permission(ORDER_MOVES, "accept"),
+        "ship": _move_permission(ORDER_MOVES, "ship"),
+        "deliver": _move_permission(ORDER_MOVES, "deliver"),
+        "refunds": READ_ALL,
+        "refunds_create": _move_permission(ORDER_MOVES, "refund"),
+        "events": READ_ALL,
+    }
+
+    def get_queryset(self):
+        orders = selectors.order_list(caller=self.request.user)
+        # Only the order's representation needs its lines; moves and sub-lists need the row.
+        return orders if self.action in ("list", "retrieve") else orders.prefetch_related(None)
+
+    def _out(self, order) -> dict:
+        return OrderSerializer(selectors.order_list(caller=self.request.user).get(pk=order.pk)).data
+
+    @extend_schema(
+        summary="Place an order",
+        tags=["orders"],
+        description="Prices come from the catalog. Inventory is reserved now (409 "
+        "`insufficient_inventory` if it would oversell). One brand and one currency per order "
+        "(422 `mixed_order`). A product the host app may not sell answers like an unknown one "
+        "(400 `invalid_reference`); lines naming the same product are merged. A "
+        "`live_session` must be broadcast on this host app; the order's creator is the "
+        "session's creator.",
+        request=OrderCreateSerializer,
+        responses={
+            201: OrderSerializer,
+            **_post_errors("insufficient_inventory", "mixed_order"),
+        },
+        examples=[
+            OpenApiExample(
+                "From a live show",
+                value={
+                    "lines": [{"product": PRD, "quantity": 2}],
+                    "live_session": SESSION,
+                    "buyer": {"reference": "viewer-8812", "email": "ana@example.com"},
+                    "shipping_address": {"line1": "1 Main St", "city": "Austin", "country": "US"},
+                    "shipping_amount": "4.99",
+                    "tax_amount": "3.20",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Placed",
+                value={**ORDER_VALUE, "status": "pending_payment", "paid_at": None},
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
+    def create(self, request):
+        data = _valid(OrderCreateSerializer, request.data)
+        buyer = data.get("buyer") or {}
+        order = services.order_create(
+            host_app=request.user.partner,
+            lines=data["lines"],
+            live_session_id=data.get("live_session"),
+            buyer_reference=buyer.get("reference", ""),
+            buyer_email=buyer.get("email", ""),
+            shipping_address=data.get("shipping_address"),
+            shipping_amount=data["shipping_amount"],
+            tax_amount=data["tax_amount"],
+            actor=str(request.user),
+        )
+        return Response(self._out(order), status=status.HTTP_201_CREATED)
+
+    @_order_move_schema(
+        "pay",
+        "Pay an order",
+        request=OrderPaySerializer,
+        codes=("amount_mismatch", "no_commission_plan"),
+        example={"amount": "48.17", "payment_reference": "pi_3Q9x"},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def pay(self, request, pk=None):
+        order = self.get_object()
+        data = _valid(OrderPaySerializer, request.data)
+        order = services.order_pay(order=order, actor=str(request.user), **data)
+        return Response(self._out(order))
+
+    @_order_move_schema(
+        "cancel",
+        "Cancel an order (a paid one is refunded in full)",
+        request=OrderCancelSerializer,
+        example={"reason": "Buyer changed their mind"},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def cancel(self, request, pk=None):
+        order = self.get_object()
+        data = _valid(OrderCancelSerializer, request.data)
+        order = services.order_cancel(order=order, actor=str(request.user), **data)
+        return Response(self._out(order))
+
+    @_order_move_schema("accept", "Accept a paid order")
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def accept(self, request, pk=None):
+        order = services.order_accept(order=self.get_object(), actor=str(request.user))
+        return Response(self._out(order))
+
+    @_order_move_schema(
+        "ship",
+        "Ship an order",
+        request=OrderShipSerializer,
+        example={"carrier": "UPS", "tracking_number": "1Z999AA10123456784"},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def ship(self, request, pk=None):
+        order = self.get_object()
+        data = _valid(OrderShipSerializer, request.data)
+        order = services.order_ship(order=order, actor=str(request.user), **data)
+        return Response(self._out(order))
+
+    @_order_move_schema("deliver", "Mark an order delivered (the return window starts)")
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def deliver(self, request, pk=None):
+        order = services.order_deliver(order=self.get_object(), actor=str(request.user))
+        return Response(self._out(order))
+
+    @extend_schema(
+        summary="List an order's refunds",
+        tags=["orders"],
+        responses={200: RefundSerializer(many=True)},
+        examples=[OpenApiExample("A refund", value=REFUND_VALUE, response_only=True)],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=OldestFirstPagination,
+    )
+    def refunds(self, request, pk=None):
+        order = self.get_object()
+        page = self.paginate_queryset(selectors.order_refund_list(order=order))
+        return self.get_paginated_response(RefundSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Refund an order, by lines or by amount",
+        tags=["orders"],
+        description="Send `lines` (each unit returns its unit price, optionally restocked) or "
+        "`amount` (spread over merchandise first, then shipping, then tax). Allowed while the "
+        "order is paid, accepted, shipped, delivered or completed. Refunds never exceed what "
+        "was paid (409 `refund_exceeds_paid`); refunding everything moves the order to "
+        "`refunded`.",
+        request=RefundCreateSerializer,
+        responses={
+            201: RefundSerializer,
+            **_post_errors("invalid_transition", "refund_exceeds_paid"),
+        },
+        examples=[
+            OpenApiExample(
+                "Return one unit",
+                value={
+                    "lines": [{"line": LINE, "quantity": 1}],
+                    "reason": "Wrong shade",
+                    "restock": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Goodwill amount",
+                value={"amount": "5.00", "reason": "Late delivery"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Refunded", value=REFUND_VALUE, response_only=True, status_codes=["201"]
+            ),
+        ],
+    )
+    @refunds.mapping.post
+    def refunds_create(self, request, pk=None):
+        order = self.get_object()
+        data = _valid(RefundCreateSerializer, request.data)
+        refund = services.refund_create(order=order, actor=str(request.user), **data)
+        refund = selectors.order_refund_list(order=order).get(pk=refund.pk)
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="An order's history",
+        tags=["orders"],
+        description="Every step of the order, oldest first: who did what, from which status.",
+        responses={200: OrderEventSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "Paid",
+                value={
+                    "id": "oev_01jd3x6q2c7h9k4m8n2p5r7t9v",
+                    "type": "paid",
+                    "from_status": "pending_payment",
+                    "to_status": "paid",
+                    "actor": f"partner:{HOST}",
+                    "data": {"amount": "48.17", "payment_reference": "pi_3Q9x"},
+                    "created": NOW,
+                },
+                response_only=True,
+            )
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=OldestFirstPagination,
+    )
+    def events(self, request, pk=None):
+        order = self.get_object()
+        page = self.paginate_queryset(selectors.order_event_list(order=order))
+        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
