@@ -39,6 +39,10 @@ class UnbalancedEntry(ValueError):
     """A posting whose debits and credits differ: a bug in the caller, never bad user input."""
 
 
+class IdempotencyKeyConflict(ValueError):
+    """An idempotency key already posted a different entry (another kind or order): a bug."""
+
+
 @dataclass(frozen=True, slots=True)
 class Posting:
     """One side of one account in an entry: ``debit`` or ``credit`` (minor units, >= 0).
@@ -173,7 +177,7 @@ def ledger_post(
 
 def _same_entry(entry: LedgerEntry, *, kind: str, order: Order | None) -> LedgerEntry:
     if entry.kind != kind or entry.order_id != (order.pk if order else None):
-        raise UnbalancedEntry(
+        raise IdempotencyKeyConflict(
             f"idempotency key {entry.idempotency_key!r} was used for another posting ({entry.pk})"
         )
     return entry

@@ -18,7 +18,7 @@ from django.utils import timezone
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
 from livecommerce import money
 from livecommerce.errors import AppError, AppValidationError
-from orders.models import Order
+from orders.models import Order, OrderLine
 from partners.choices import PartnerKind
 from partners.models import Partner
 
@@ -85,7 +85,7 @@ def commission_plan_apply(*, order: Order) -> CommissionApplication:
             line_plan.fulfillment_rate_bps if order.fulfillment_partner_id else 0
         )
     if lines:
-        type(lines[0]).objects.bulk_update(
+        OrderLine.objects.bulk_update(
             lines, ["platform_rate_bps", "creator_rate_bps", "fulfillment_rate_bps"]
         )
     order.commission_plan_id = plan.pk

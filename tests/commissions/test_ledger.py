@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from commissions.choices import AccountPurpose as P
 from commissions.choices import EntryKind, Share
 from commissions.ledger import (
+    IdempotencyKeyConflict,
     Posting,
     UnbalancedEntry,
     ledger_accounts,
@@ -198,6 +199,8 @@ def test_posting_twice_with_one_key_posts_once(db):
     again = ledger_post(kind="adjustment", currency="KWD", postings=postings, idempotency_key="k1")
     assert again.pk == first.pk
     assert LedgerLine.objects.count() == 2
+    with pytest.raises(IdempotencyKeyConflict):
+        ledger_post(kind="refund", currency="KWD", postings=postings, idempotency_key="k1")
 
 
 def test_order_services_calls_are_idempotent(parties, usd_plan):
