@@ -1,5 +1,6 @@
 """The ledger's postings for one order's life, with exact numbers, and its guarantees."""
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -9,7 +10,6 @@ from commissions.ledger import (
     IdempotencyKeyConflict,
     Posting,
     UnbalancedEntry,
-    ledger_accounts,
     ledger_post,
     ledger_post_refund,
 )
@@ -248,26 +248,32 @@ def _insert_entry(cursor, entry_id: str, lines: list[tuple[str, int, int]]) -> N
 
 
 @needs_postgres
-@pytest.mark.django_db(transaction=True)
-def test_the_database_refuses_an_unbalanced_entry_at_commit():
-    accounts = ledger_accounts(
-        currency="USD", keys=[(P.BUYER_FUNDS_CLEARING, None), (P.PLATFORM_REVENUE, None)]
-    )
-    clearing = accounts[(P.BUYER_FUNDS_CLEARING, None)].pk
-    revenue = accounts[(P.PLATFORM_REVENUE, None)].pk
-
-    # a balanced entry commits
-    with transaction.atomic(), connection.cursor() as cursor:
-        _insert_entry(cursor, "je_balanced", [(clearing, 100, 0), (revenue, 0, 100)])
-    assert LedgerEntry.objects.filter(pk="je_balanced").exists()
-
-    # an unbalanced one is accepted statement by statement, and refused at commit
-    with (
-        pytest.raises(IntegrityError, match="unbalanced"),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        _insert_entry(cursor, "je_unbalanced", [(clearing, 100, 0), (revenue, 0, 99)])
+def test_the_database_refuses_an_unbalanced_entry_at_commit(db):
+    # A connection of its own, so the transaction really commits (the test's own transaction
+    # never does). Everything it writes goes with the failed commit: nothing to clean up.
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+    ) as raw:
+        with raw.cursor() as cursor:
+            for account_id, purpose in (
+                ("acc_t1", "buyer_funds_clearing"),
+                ("acc_t2", "tax_payable"),
+            ):
+                cursor.execute(
+                    "INSERT INTO commissions_ledgeraccount (id, purpose, currency, created)"
+                    " VALUES (%s, %s, 'USD', now())",
+                    [account_id, purpose],
+                )
+            # accepted statement by statement...
+            _insert_entry(cursor, "je_unbalanced", [("acc_t1", 100, 0), ("acc_t2", 0, 99)])
+        # ...and refused at commit
+        with pytest.raises(psycopg.errors.CheckViolation, match="unbalanced"):
+            raw.commit()
     assert not LedgerEntry.objects.filter(pk="je_unbalanced").exists()
 
 
