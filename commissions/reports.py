@@ -1,36 +1,46 @@
-"""Finance commission reports: one GROUP BY over ledger lines, aggregated in SQL.
+"""Finance commission reports: aggregated in SQL over ledger lines, in one statement.
 
 The ledger copies each order's parties (host app, brand, creator, fulfillment partner, live
-session) and the ``share`` onto every line, so a report is a single conditional aggregation over
-``commissions_ledgerline`` filtered by currency and period; nothing is summed in Python but the
-handful of group rows that make the totals.
+session) and the ``share`` onto every line, so a report is a conditional aggregation over
+``commissions_ledgerline`` alone, filtered by currency and period; nothing is summed in Python
+but the handful of group rows that make the totals.
 
 Definitions, over the ledger lines of the period (``LedgerLine.created`` in
 ``[date_from 00:00 UTC, date_to + 1 day 00:00 UTC)``) in one currency:
 
-- ``gross_merchandise_value``: merchandise the buyers paid, i.e. the ``merchandise`` debits of
-  ``buyer_funds_clearing`` in ``sale`` entries (no shipping, no tax).
-- ``refunds``: merchandise returned to buyers, i.e. the ``merchandise`` credits of
-  ``buyer_funds_clearing`` in ``refund`` entries (refunded shipping and tax are not merchandise
-  and are left out, as they are left out of the GMV).
+- ``gross_merchandise_value``: merchandise the buyers paid, i.e. the ``merchandise`` debits
+  (of buyer funds clearing) in ``sale`` entries: no shipping, no tax.
+- ``refunds``: merchandise returned to buyers, i.e. the ``merchandise`` credits (of buyer funds
+  clearing) in ``refund`` entries. Refunded shipping and tax are left out, as they are left out
+  of the GMV.
 - ``platform_commission``, ``creator_commission``, ``fulfillment_fees``, ``net_to_brands``: each
-  share net of its reversals, i.e. credits minus debits of the lines carrying that share on the
-  parties' accounts (everything but ``buyer_funds_clearing``). A refund posted in a later period
-  lowers that later period's figures, never the period of the sale.
+  share net of its reversals, i.e. credits minus debits of the lines carrying that share in
+  ``sale`` and ``refund`` entries. A refund posted in a later period lowers that later period's
+  figures, never the period of the sale. (Releases only move a share from pending to available,
+  which nets to zero per share; they are left out.)
 - ``orders``: the number of orders with a ``sale`` entry in the period (orders paid then).
 
-Because every share is net of reversals and the brand takes what the other shares leave,
-``gross_merchandise_value - refunds == platform_commission + creator_commission +
+The ledger puts the ``merchandise`` share on buyer funds clearing only and the four parties'
+shares on the parties' accounts only (a test holds it to that), so the share alone says which
+side a line is on. Because every share is net of reversals and the brand takes what the other
+shares leave, ``gross_merchandise_value - refunds == platform_commission + creator_commission +
 fulfillment_fees + net_to_brands`` for every row and for the totals.
+
+Performance: ``COUNT(DISTINCT order_id)`` can only be computed by sorting, which would force the
+whole aggregation to sort. So the statement is two aggregations joined by group: the money
+figures (hash aggregation, parallel) and the order count over the sale merchandise lines only.
+Both read covering partial indexes (migration ``0005_report_indexes``) with index-only scans.
+See docs/reports.md and the figures in docs/benchmarks.md.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db import connection
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
-from commissions.choices import AccountPurpose, EntryKind, Share
+from commissions.choices import EntryKind, Share
 from commissions.models import LedgerLine
 from orders.models import LiveSession
 from partners.models import Partner
@@ -49,19 +59,18 @@ MONEY_FIGURES = (
 )
 FIGURES = ("orders", *MONEY_FIGURES)
 
-_BUYER_FUNDS = AccountPurpose.BUYER_FUNDS_CLEARING
-# The party-side share behind each net figure.
-_NET_SHARES = {
+# The share behind each net figure.
+NET_SHARES = {
     "platform_commission": Share.PLATFORM_COMMISSION,
     "creator_commission": Share.CREATOR_COMMISSION,
     "fulfillment_fees": Share.FULFILLMENT_FEE,
     "net_to_brands": Share.BRAND_NET,
 }
-# The report reads sales and their refunds. Releases only move a share from pending to available
-# (net zero per share), settlements and payouts carry no share: all are left out up front, as
-# are the shipping and tax lines, which are neither merchandise nor commission.
-_REPORTED_KINDS = (EntryKind.SALE, EntryKind.REFUND)
-_REPORTED_SHARES = (Share.MERCHANDISE, *_NET_SHARES.values())
+# What the report reads, and what the partial index ``ledger_line_report`` holds: sales and
+# refunds, merchandise and the four parties' shares. Shipping and tax lines are neither
+# merchandise nor commission; settlements and payouts carry no share.
+REPORTED_KINDS = (EntryKind.SALE, EntryKind.REFUND)
+REPORTED_SHARES = (Share.MERCHANDISE, *NET_SHARES.values())
 
 
 @dataclass(frozen=True)
@@ -107,39 +116,42 @@ def period_bounds(*, date_from: date, date_to: date) -> tuple[datetime, datetime
     return start, end
 
 
-def figure_aggregates() -> dict:
-    """The conditional aggregates (``SUM(...) FILTER (WHERE ...)``) of the report's figures."""
-    buyer_funds = Q(purpose=_BUYER_FUNDS)
+def money_aggregates() -> dict:
+    """The money figures as conditional aggregates (``SUM(...) FILTER (WHERE ...)``)."""
+    merchandise = Q(share=Share.MERCHANDISE)
     aggregates = {
-        "orders": Count("order", distinct=True, filter=Q(kind=EntryKind.SALE) & buyer_funds),
         "gross_merchandise_value": Sum(
-            "debit",
-            filter=Q(kind=EntryKind.SALE, share=Share.MERCHANDISE) & buyer_funds,
-            default=0,
+            "debit", filter=merchandise & Q(kind=EntryKind.SALE), default=0
         ),
-        "refunds": Sum(
-            "credit",
-            filter=Q(kind=EntryKind.REFUND, share=Share.MERCHANDISE) & buyer_funds,
-            default=0,
-        ),
+        "refunds": Sum("credit", filter=merchandise & Q(kind=EntryKind.REFUND), default=0),
     }
-    for name, share in _NET_SHARES.items():
-        aggregates[name] = Sum(
-            F("credit") - F("debit"), filter=Q(share=share) & ~buyer_funds, default=0
-        )
+    for name, share in NET_SHARES.items():
+        aggregates[name] = Sum(F("credit") - F("debit"), filter=Q(share=share), default=0)
     return aggregates
 
 
 def report_lines(*, date_from: date, date_to: date, currency: str):
-    """The ledger lines a report reads: one currency, one period, lines about a purchase."""
+    """The ledger lines a report reads: one currency, one period, sales and refunds."""
     start, end = period_bounds(date_from=date_from, date_to=date_to)
     return LedgerLine.objects.filter(
         currency=currency,
         created__gte=start,
         created__lt=end,
-        kind__in=_REPORTED_KINDS,
-        share__in=_REPORTED_SHARES,
+        kind__in=REPORTED_KINDS,
+        share__in=REPORTED_SHARES,
     ).order_by()  # no default ordering: it would end up in the GROUP BY
+
+
+def sale_lines(*, date_from: date, date_to: date, currency: str):
+    """The merchandise lines of the period's sales: one or more per order paid."""
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
+    return LedgerLine.objects.filter(
+        currency=currency,
+        created__gte=start,
+        created__lt=end,
+        kind=EntryKind.SALE,
+        share=Share.MERCHANDISE,
+    ).order_by()
 
 
 def _group_expression(group_by: str):
@@ -148,6 +160,47 @@ def _group_expression(group_by: str):
     if group_by == "month":
         return TruncMonth("created", tzinfo=UTC)
     return F(f"{group_by}_id")
+
+
+def report_sql(
+    *, date_from: date, date_to: date, currency: str, group_by: str
+) -> tuple[str, tuple]:
+    """The report's one statement: money figures and order counts per group, put together.
+
+    Both halves are built by the ORM (the group expressions, the UTC truncation, the filters);
+    the statement only stacks them and sums per group.
+    """
+    period = {"date_from": date_from, "date_to": date_to, "currency": currency}
+    money = (
+        report_lines(**period)
+        .annotate(group_key=_group_expression(group_by))
+        .values("group_key")
+        .annotate(**money_aggregates())
+    )
+    # Each (group, order) once, which PostgreSQL can hash, then counted per group below:
+    # COUNT(DISTINCT order_id) would sort the sale lines instead.
+    sold = (
+        sale_lines(**period)
+        .annotate(group_key=_group_expression(group_by))
+        .values("group_key", "order_id")
+        .distinct()
+    )
+    money_sql, money_params = money.query.sql_with_params()
+    sold_sql, sold_params = sold.query.sql_with_params()
+    quote = connection.ops.quote_name
+    money_columns = ", ".join(quote(name) for name in MONEY_FIGURES)
+    zeros = ", ".join("0" for _ in MONEY_FIGURES)
+    sums = ", ".join(f"SUM({quote(name)})" for name in ("orders", *MONEY_FIGURES))
+    # Stacked and grouped again rather than joined: GROUP BY puts the NULL groups ("no
+    # creator") together and hashes, where a join would need IS NOT DISTINCT FROM (a nested
+    # loop). Only ORM-compiled SQL and quoted names go into the text; values are parameters.
+    sql = (
+        f"SELECT group_key, {sums} FROM ("  # noqa: S608
+        f"SELECT group_key, 0 AS orders, {money_columns} FROM ({money_sql}) money "
+        f"UNION ALL SELECT group_key, COUNT(*), {zeros} FROM ({sold_sql}) sold GROUP BY group_key"
+        ") stacked GROUP BY group_key"
+    )
+    return sql, (*money_params, *sold_params)
 
 
 def _group_key(group_by: str, value) -> str | None:
@@ -175,20 +228,27 @@ def commission_report(
 ) -> CommissionReport:
     """Commission figures for a period and currency, per group, with totals.
 
-    One SQL query (``GROUP BY`` with conditional aggregation) reads the ledger; one more looks up
-    the groups' names. The totals are the sum of the group rows, which the tests check against
-    the ledger summed directly.
+    One SQL statement reads the ledger (see ``report_sql``); one more looks up the groups'
+    names. The totals are the sum of the group rows, which the tests check against the ledger
+    summed directly.
     """
     if group_by not in GROUP_BY_CHOICES:
         raise ValueError(f"group_by must be one of {GROUP_BY_CHOICES}, not {group_by!r}")
-    grouped = (
-        report_lines(date_from=date_from, date_to=date_to, currency=currency)
-        .annotate(group_key=_group_expression(group_by))
-        .values("group_key")
-        .annotate(**figure_aggregates())
+    sql, params = report_sql(
+        date_from=date_from, date_to=date_to, currency=currency, group_by=group_by
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
     results = [
-        (_group_key(group_by, row.pop("group_key")), Figures(**row)) for row in grouped.iterator()
+        (
+            _group_key(group_by, key),
+            # SUM of bigint is numeric in PostgreSQL (a Decimal here), always whole: int() is exact
+            Figures(
+                orders=orders, **{n: int(v) for n, v in zip(MONEY_FIGURES, money, strict=True)}
+            ),
+        )
+        for key, orders, *money in fetched
     ]
     # Chronological for day and month; by id otherwise, "no such party" last.
     results.sort(key=lambda item: (item[0] is None, item[0] or ""))

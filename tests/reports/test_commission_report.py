@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from commissions.choices import AccountPurpose, EntryKind, Share
 from commissions.models import LedgerLine
-from commissions.reports import GROUP_BY_CHOICES
+from commissions.reports import GROUP_BY_CHOICES, commission_report
 from livecommerce.money import to_decimal_string
 from tests.reports.conftest import at, make_order, pay, refund
 
@@ -494,3 +494,28 @@ def test_schema_documents_the_reports(client):
     assert set(report["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     assert {"400", "401", "403"} <= set(report["responses"])
     assert "get" in schema["paths"]["/api/v1/reports/reconciliation"]
+
+
+def test_the_ledger_keeps_merchandise_and_party_shares_on_their_own_sides(scenario):
+    # The report tells sides apart by share alone (see commissions.reports): merchandise only
+    # ever on buyer funds clearing, the parties' shares never there.
+    lines = LedgerLine.objects.filter(share__in=[Share.MERCHANDISE, *SHARE_FIGURES])
+
+    assert lines.exists()
+    assert not lines.filter(share=Share.MERCHANDISE).exclude(
+        purpose=AccountPurpose.BUYER_FUNDS_CLEARING
+    )
+    assert not lines.exclude(share=Share.MERCHANDISE).filter(
+        purpose=AccountPurpose.BUYER_FUNDS_CLEARING
+    )
+
+
+def test_the_report_is_one_statement_on_the_ledger(finance, scenario):
+    with CaptureQueriesContext(connection) as captured:
+        commission_report(
+            date_from=date(2026, 3, 1), date_to=date(2026, 3, 31), currency="USD", group_by="brand"
+        )
+
+    ledger_queries = [q for q in captured if "commissions_ledgerline" in q["sql"]]
+    assert len(ledger_queries) == 1
+    assert len(captured) == 2  # and one for the brands' names
