@@ -8,7 +8,15 @@ from celery import shared_task
 from partners.webhooks import services
 
 
-@shared_task(name="partners.tasks.deliver_webhook", acks_late=True, ignore_result=True)
+# Time limits (enforced by the prefork pool) well above one send's own timeouts, so a worker
+# stuck in a send is replaced; its row lock goes with its connection and the sweeper resends.
+@shared_task(
+    name="partners.tasks.deliver_webhook",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
 def deliver_webhook(delivery_id: str) -> str:
     """Send one webhook delivery if it is pending and due (a no-op otherwise)."""
     return services.webhook_delivery_attempt(delivery_id=delivery_id)
