@@ -1,4 +1,5 @@
 from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from livecommerce import money
@@ -114,6 +115,8 @@ class EnrollmentInputSerializer(serializers.Serializer):
 class APIKeySerializer(serializers.ModelSerializer):
     """A key as listed: never the key itself."""
 
+    role = serializers.SerializerMethodField()
+
     class Meta:
         model = APIKey
         fields = [
@@ -128,6 +131,11 @@ class APIKeySerializer(serializers.ModelSerializer):
             "revoked_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=StaffRole.choices, allow_null=True))
+    def get_role(self, obj: APIKey) -> str | None:
+        """The staff role of a staff key; null for a partner's key."""
+        return obj.role or None
 
 
 class APIKeyCreatedSerializer(serializers.Serializer):
