@@ -1,5 +1,4 @@
 from drf_spectacular.utils import extend_schema_field
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from livecommerce import money
