@@ -39,10 +39,12 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 
 
 def _example(code: str, status: int) -> OpenApiExample:
+    # A 400 with a domain code is raised as a validation error on the offending field.
+    error_type = "validation_error" if status == 400 else "client_error"
     return OpenApiExample(
         code,
         value={
-            "type": "client_error",
+            "type": error_type,
             "errors": [{"code": code, "detail": ERROR_CODES[code][1], "attr": None}],
         },
         response_only=True,
