@@ -1,0 +1,92 @@
+"""What every order service shares: amounts from the API, the order lock, the order's history
+and partner events, and putting units back on sale."""
+
+from collections.abc import Mapping, Sequence
+
+from livecommerce import money
+from livecommerce.errors import AppValidationError
+from orders.models import Order, OrderEvent, OrderLine, Product
+from partners.events import event_publish
+
+SYSTEM_ACTOR = "system"
+
+
+def parse_amount(value: str, currency: str, *, attr: str) -> int:
+    """Parse an API amount in ``currency``; bad input is a 400 on ``attr``."""
+    try:
+        return money.to_minor(value, currency)
+    except money.MoneyError as exc:
+        raise AppValidationError(exc.code, exc.detail, attr=attr) from None
+
+
+def check_currency(currency: str) -> None:
+    try:
+        money.exponent(currency)
+    except money.MoneyError as exc:
+        raise AppValidationError(exc.code, exc.detail, attr="currency") from None
+
+
+def lock_order(order: Order) -> Order:
+    """The order's row, locked until the transaction ends: every change of an order holds it."""
+    return Order.objects.select_for_update().get(pk=order.pk)
+
+
+def order_payload(order: Order) -> dict:
+    """The order's API representation, as partner events carry it."""
+    from orders.api.serializers import OrderSerializer
+
+    return OrderSerializer(Order.objects.prefetch_related("lines").get(pk=order.pk)).data
+
+
+def record_order_event(
+    order: Order,
+    *,
+    type: str,
+    from_status: str,
+    actor: str,
+    data: dict | None = None,
+    publish: Sequence[str] | None = None,
+) -> None:
+    """Write the order's history event and publish partner events, in the caller's transaction.
+
+    Must be called after the order (and its lines) are saved and with the order row locked.
+    """
+    OrderEvent.objects.create(
+        order=order,
+        type=type,
+        from_status=from_status,
+        to_status=order.status,
+        actor=actor,
+        data=data or {},
+    )
+    payload = order_payload(order)
+    partner_ids = [
+        order.host_app_id,
+        order.brand_id,
+        order.fulfillment_partner_id,
+        order.creator_id,
+    ]
+    for event_type in publish or [f"order.{type}"]:
+        event_publish(type=event_type, object_id=order.pk, data=payload, partner_ids=partner_ids)
+
+
+def restock_lines(lines: Sequence[OrderLine], units: Mapping[str, int]) -> None:
+    """Put ``units[line id]`` units of each line back into its product's inventory.
+
+    Never more than the line has not had restocked yet. The products are locked in id order,
+    after the order row (the caller holds it), like every other path that locks both.
+    """
+    per_product: dict[str, int] = {}
+    changed = []
+    for line in lines:
+        count = min(units.get(line.pk, 0), line.quantity - line.restocked_quantity)
+        if count > 0:
+            line.restocked_quantity += count
+            per_product[line.product_id] = per_product.get(line.product_id, 0) + count
+            changed.append(line)
+    if not changed:
+        return
+    for product in Product.objects.select_for_update().filter(pk__in=per_product).order_by("pk"):
+        product.inventory += per_product[product.pk]
+        product.save(update_fields=["inventory", "updated"])
+    OrderLine.objects.bulk_update(changed, ["restocked_quantity"])

@@ -1,0 +1,317 @@
+"""Orders: placing them with reserved inventory, and every move of the status table.
+
+Every move follows one recipe, in one transaction: lock the order row (``select_for_update``),
+ask the status table (``orders.status``) whether the move is legal, save with
+``update_fields``, write an ``OrderEvent``, publish a partner event and call the ledger. Locks
+are always taken in the same order, the order row first and then products by id, so two
+transactions can never wait on each other in a cycle.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from commissions import services as commission_services
+from livecommerce import money
+from livecommerce.errors import AppError, AppValidationError
+from orders.choices import OrderStatus
+from orders.models import LiveSession, Order, OrderLine, Product
+from orders.services._shared import (
+    SYSTEM_ACTOR,
+    lock_order,
+    parse_amount,
+    record_order_event,
+    restock_lines,
+)
+from orders.services.refunds import refund_everything_left
+from orders.status import order_move
+from partners.models import Partner
+
+logger = logging.getLogger(__name__)
+
+MAX_ORDER_TOTAL = 10**18
+"""Bound on an order's total in minor units, well inside PostgreSQL's bigint."""
+
+
+@transaction.atomic
+def order_create(
+    *,
+    host_app: Partner,
+    lines: Sequence[Mapping],
+    live_session_id: str | None = None,
+    buyer_reference: str = "",
+    buyer_email: str = "",
+    shipping_address: dict | None = None,
+    shipping_amount: str = "0",
+    tax_amount: str = "0",
+    actor: str,
+) -> Order:
+    """Place an order on a host app at catalog prices and reserve its inventory.
+
+    Products the host app may not sell (another brand's, or an invite-only host app's
+    non-enrolled brand) are answered like unknown ones (400 ``invalid_reference``), so the
+    catalog of brands a host app may not sell does not leak. Lines naming the same product are
+    merged. The product rows are locked in id order before their inventory is checked, so
+    concurrent buyers of the last units can never oversell (409 ``insufficient_inventory``).
+    """
+    quantities: dict[str, int] = {}
+    first_index: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        first_index.setdefault(line["product"], index)
+        quantities[line["product"]] = quantities.get(line["product"], 0) + line["quantity"]
+
+    # Lock in a fixed order (product id), so two orders sharing products cannot deadlock.
+    products = list(
+        Product.objects.select_for_update()
+        .filter(pk__in=quantities)
+        .filter(Product.objects.partner_filter(host_app))
+        .order_by("pk")
+    )
+    found = {p.pk: p for p in products}
+    for product_id, index in first_index.items():
+        if product_id not in found:
+            raise AppValidationError(
+                "invalid_reference",
+                f"No product {product_id} that this host app may sell.",
+                attr=f"lines.{index}.product",
+            )
+    if len({p.brand_id for p in products}) > 1 or len({p.currency for p in products}) > 1:
+        raise AppError(
+            "mixed_order",
+            "An order sells one brand's products in one currency; place one order per brand "
+            "and currency.",
+            attr="lines",
+        )
+    brand_id, currency = products[0].brand_id, products[0].currency
+
+    session = None
+    if live_session_id:
+        session = LiveSession.objects.filter(pk=live_session_id, host_apps=host_app).first()
+        if session is None:
+            raise AppValidationError(
+                "invalid_reference",
+                f"No live session {live_session_id} broadcast on this host app.",
+                attr="live_session",
+            )
+    shipping = parse_amount(shipping_amount, currency, attr="shipping_amount")
+    tax = parse_amount(tax_amount, currency, attr="tax_amount")
+
+    for product in products:
+        wanted = quantities[product.pk]
+        if product.inventory < wanted:
+            raise AppError(
+                "insufficient_inventory",
+                f"Only {product.inventory} of product {product.pk} left; {wanted} asked.",
+                attr=f"lines.{first_index[product.pk]}.quantity",
+            )
+    subtotal = sum(quantities[p.pk] * p.price for p in products)
+    if subtotal + shipping + tax >= MAX_ORDER_TOTAL:
+        raise AppValidationError("invalid_amount", "The order total is too large.", attr=None)
+    for product in products:
+        product.inventory -= quantities[product.pk]
+        product.save(update_fields=["inventory", "updated"])
+
+    order = Order.objects.create(
+        host_app=host_app,
+        brand_id=brand_id,
+        fulfillment_partner_id=Partner.objects.values_list("fulfillment_partner_id", flat=True).get(
+            pk=brand_id
+        ),
+        live_session=session,
+        creator_id=session.creator_id if session else None,
+        currency=currency,
+        subtotal=subtotal,
+        shipping_amount=shipping,
+        tax_amount=tax,
+        total=subtotal + shipping + tax,
+        buyer_reference=buyer_reference,
+        buyer_email=buyer_email,
+        shipping_address=shipping_address,
+    )
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                product=found[product_id],
+                sku=found[product_id].sku,
+                title=found[product_id].title,
+                category=found[product_id].category,
+                quantity=quantities[product_id],
+                unit_price=found[product_id].price,
+                subtotal=quantities[product_id] * found[product_id].price,
+                position=position,
+            )
+            for position, product_id in enumerate(first_index)
+        ]
+    )
+    record_order_event(order, type="created", from_status="", actor=actor)
+    return order
+
+
+@transaction.atomic
+def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) -> Order:
+    """Record the buyer's payment of exactly the order's total.
+
+    The commission plan in force is applied (its rates copied onto the lines) before the order is
+    marked paid, and the sale is posted to the ledger after, all with the order row locked.
+    """
+    order = lock_order(order)
+    move = order_move("pay", order.status)
+    paid = parse_amount(amount, order.currency, attr="amount")
+    if paid != order.total:
+        total = money.to_decimal_string(order.total, order.currency)
+        raise AppError(
+            "amount_mismatch",
+            f"The order total is {total} {order.currency}; pay exactly that.",
+            attr="amount",
+        )
+    commission_services.commission_plan_apply(order=order)
+    from_status = order.status
+    order.status = move.target
+    order.paid_at = timezone.now()
+    order.payment_reference = payment_reference
+    order.save(update_fields=["status", "paid_at", "payment_reference", "updated"])
+    commission_services.ledger_post_sale(order=order)
+    record_order_event(
+        order,
+        type="paid",
+        from_status=from_status,
+        actor=actor,
+        data={
+            "amount": money.to_decimal_string(paid, order.currency),
+            "payment_reference": payment_reference,
+        },
+    )
+    return order
+
+
+def _advance(
+    order: Order, *, action: str, stamp: str, type: str, actor: str, changes: dict | None = None
+) -> Order:
+    """A plain move of the table: lock, check, set status, time stamp and ``changes``, record."""
+    order = lock_order(order)
+    move = order_move(action, order.status)
+    from_status = order.status
+    order.status = move.target
+    setattr(order, stamp, timezone.now())
+    for field, value in (changes or {}).items():
+        setattr(order, field, value)
+    order.save(update_fields=["status", stamp, *(changes or {}), "updated"])
+    record_order_event(order, type=type, from_status=from_status, actor=actor, data=changes)
+    return order
+
+
+@transaction.atomic
+def order_accept(*, order: Order, actor: str) -> Order:
+    """The fulfillment partner takes on a paid order (after this it can no longer be canceled)."""
+    return _advance(order, action="accept", stamp="accepted_at", type="accepted", actor=actor)
+
+
+@transaction.atomic
+def order_ship(*, order: Order, carrier: str, tracking_number: str, actor: str) -> Order:
+    """The fulfillment partner hands the parcel to a carrier."""
+    return _advance(
+        order,
+        action="ship",
+        stamp="shipped_at",
+        type="shipped",
+        actor=actor,
+        changes={"carrier": carrier, "tracking_number": tracking_number},
+    )
+
+
+@transaction.atomic
+def order_deliver(*, order: Order, actor: str) -> Order:
+    """The parcel arrived: the return window (``RETURN_WINDOW_DAYS``) starts now."""
+    return _advance(order, action="deliver", stamp="delivered_at", type="delivered", actor=actor)
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, reason: str = "", actor: str) -> Order:
+    """Cancel an order that has not been accepted yet and put all its units back on sale.
+
+    A pending order just releases its inventory. A paid order is refunded in full (whatever
+    earlier partial refunds left), which publishes ``order.refunded`` before ``order.canceled``.
+    """
+    order = lock_order(order)
+    move = order_move("cancel", order.status)
+    from_status = order.status
+    lines = list(order.lines.all())
+    refund = None
+    if from_status == OrderStatus.PAID:
+        refund = refund_everything_left(
+            order, lines, reason=reason or "Order canceled", actor=actor
+        )
+    # Nothing has left the warehouse: every unit not yet restocked goes back on sale.
+    restock_lines(lines, {line.pk: line.quantity for line in lines})
+    order.status = move.target
+    order.canceled_at = timezone.now()
+    order.save(
+        update_fields=[
+            "status",
+            "canceled_at",
+            "refunded_amount",
+            "refunded_shipping_amount",
+            "refunded_tax_amount",
+            "updated",
+        ]
+    )
+    if refund is not None:
+        commission_services.ledger_post_refund(refund=refund)
+    record_order_event(
+        order,
+        type="canceled",
+        from_status=from_status,
+        actor=actor,
+        data={"reason": reason, "refund": refund.pk if refund else None},
+        publish=["order.refunded", "order.canceled"] if refund else ["order.canceled"],
+    )
+    return order
+
+
+def _complete(order: Order) -> Order:
+    move = order_move("complete", order.status)
+    from_status = order.status
+    order.status = move.target
+    order.completed_at = timezone.now()
+    order.save(update_fields=["status", "completed_at", "updated"])
+    commission_services.ledger_post_release(order=order)
+    record_order_event(order, type="completed", from_status=from_status, actor=SYSTEM_ACTOR)
+    return order
+
+
+def order_close_return_windows(*, now: datetime | None = None) -> int:
+    """Complete every delivered order whose return window has closed; returns how many.
+
+    The one service behind the periodic task and ``manage.py close_return_windows``. Each order
+    completes in its own transaction, re-checked under its lock (an order refunded or being
+    changed meanwhile is left for the next run), so running it twice, or twice at once, is safe.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.RETURN_WINDOW_DAYS)
+    due = list(
+        Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__lte=cutoff)
+        .order_by("delivered_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    completed = 0
+    for order_id in due:
+        try:
+            with transaction.atomic():
+                order = (
+                    Order.objects.select_for_update(skip_locked=True)
+                    .filter(pk=order_id, status=OrderStatus.DELIVERED, delivered_at__lte=cutoff)
+                    .first()
+                )
+                if order is None:
+                    continue
+                _complete(order)
+        except Exception:
+            # One order's failure (the ledger refusing it, say) must not hold up the others.
+            logger.exception("could not complete order %s", order_id)
+            continue
+        completed += 1
+    return completed
