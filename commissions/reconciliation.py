@@ -17,8 +17,9 @@ period (UTC days, both dates inclusive) in one currency:
   their money in the wrong report row.
 - ``unbalanced_entry``: entries with lines in the period whose debits differ from their credits
   (the database refuses these; checked anyway, it costs one query).
-- ``settlement_payout``: when settlements exist (``commissions.settlement_models``), each
-  settlement's ``net_payout`` against the payee's ledger lines of its settlement entry.
+- ``settlement_entry``, ``settlement_coverage``, ``settlement_payout``: per settlement created,
+  paid or failed in the period, its ``net_payout`` against what its settlement entry moved into
+  in payout, against the available lines it covers, and against what its payout entry took out.
 
 Amounts compare as totals over each order's whole life, so a refund posted a month after the
 sale is still matched to it; the period only chooses which orders are looked at.
@@ -44,8 +45,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commissions.choices import AccountPurpose, EntryKind
-from commissions.models import LedgerLine
+from commissions.models import LedgerLine, Settlement, SettlementRunStatus, SettlementStatus
 from commissions.reports import period_bounds
+from livecommerce.money import to_decimal_string
 from orders.models import Order, Refund
 from partners.events import event_publish
 from partners.models import Event
@@ -83,7 +85,7 @@ class ReconciliationReport:
     date_to: date
     orders_checked: int = 0
     entries_checked: int = 0
-    settlements_checked: int | None = None  # None: settlements are not built yet
+    settlements_checked: int = 0
     differences: list[Difference] = field(default_factory=list)
     truncated: bool = False
 
@@ -97,6 +99,11 @@ class ReconciliationReport:
                 self.truncated = True
                 return
             self.differences.append(difference)
+
+
+def _formatter(currency: str):
+    """Amounts in a difference's text are written as the API writes them ("19.99")."""
+    return lambda minor: to_decimal_string(minor, currency)
 
 
 def _period_lines(*, currency: str, date_from: date, date_to: date):
@@ -131,7 +138,8 @@ def _ledger_sum(*, amount: str, kind: str):
     return Coalesce(Subquery(lines, output_field=IntegerField()), _ZERO)
 
 
-def _order_differences(orders) -> list[Difference]:
+def _order_differences(orders, *, currency: str) -> list[Difference]:
+    amount = _formatter(currency)
     refund_records = (
         Refund.objects.filter(order_id=OuterRef("pk"))
         .order_by()
@@ -171,8 +179,9 @@ def _order_differences(orders) -> list[Difference]:
                     row["pk"],
                     row["expected_paid"],
                     row["ledger_paid"],
-                    f"The order ({row['status']}) says the buyer paid {row['expected_paid']}; "
-                    f"its sale entry debited buyer funds {row['ledger_paid']}.",
+                    f"The order ({row['status']}) says the buyer paid "
+                    f"{amount(row['expected_paid'])}; its sale entry debited buyer funds "
+                    f"{amount(row['ledger_paid'])}.",
                 )
             )
         if row["ledger_refunded"] != row["refunded_amount"]:
@@ -182,8 +191,8 @@ def _order_differences(orders) -> list[Difference]:
                     row["pk"],
                     row["refunded_amount"],
                     row["ledger_refunded"],
-                    f"The order says {row['refunded_amount']} was refunded; its refund entries "
-                    f"credited buyer funds {row['ledger_refunded']}.",
+                    f"The order says {amount(row['refunded_amount'])} was refunded; its refund "
+                    f"entries credited buyer funds {amount(row['ledger_refunded'])}.",
                 )
             )
         if row["refund_records"] != row["refunded_amount"]:
@@ -193,8 +202,8 @@ def _order_differences(orders) -> list[Difference]:
                     row["pk"],
                     row["refunded_amount"],
                     row["refund_records"],
-                    f"The order says {row['refunded_amount']} was refunded; its refunds add up "
-                    f"to {row['refund_records']}.",
+                    f"The order says {amount(row['refunded_amount'])} was refunded; its refunds "
+                    f"add up to {amount(row['refund_records'])}.",
                 )
             )
     return differences
@@ -240,6 +249,7 @@ def _attribution_differences(*, currency: str, date_from: date, date_to: date):
 
 
 def _unbalanced_entries(*, currency: str, date_from: date, date_to: date):
+    amount = _formatter(currency)
     entry_ids = _period_lines(currency=currency, date_from=date_from, date_to=date_to).values(
         "entry_id"
     )
@@ -257,24 +267,141 @@ def _unbalanced_entries(*, currency: str, date_from: date, date_to: date):
             row["entry_id"],
             row["debits"],
             row["credits"],
-            f"Debits {row['debits']} and credits {row['credits']} differ.",
+            f"Debits {amount(row['debits'])} and credits {amount(row['credits'])} differ.",
         )
         for row in rows
     ]
 
 
-def _settlement_differences(report: ReconciliationReport) -> list[Difference]:
-    """Settlements vs the ledger, once settlements exist (another engineer is building them)."""
-    try:
-        from commissions import settlement_models  # noqa: F401
-    except ImportError:
-        report.settlements_checked = None
-        return []
-    return []  # pragma: no cover - filled in once the settlement models land
+def _ledger_amount(lines, amount):
+    return Coalesce(
+        Subquery(
+            lines.order_by().values("entry_id").annotate(total=Sum(amount)).values("total")[:1],
+            output_field=IntegerField(),
+        ),
+        _ZERO,
+    )
+
+
+def _settlements_in_scope(*, currency: str, date_from: date, date_to: date):
+    """Settlements of ``currency`` created, paid or failed in the period."""
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
+    return Settlement.objects.filter(
+        Q(created__gte=start, created__lt=end)
+        | Q(paid_at__gte=start, paid_at__lt=end)
+        | Q(failed_at__gte=start, failed_at__lt=end),
+        currency=currency,
+    )
+
+
+def _settlement_differences(settlements, *, currency: str) -> list[Difference]:
+    """Each settlement's ``net_payout`` against the ledger, three ways.
+
+    ``settlement_entry``: what its settlement entry moved into the payee's in-payout account
+    (a completed run's settlement must have its entry). ``settlement_coverage``: the lines it
+    covers on the payee's available account, net (the range ``after_line_id < id <=
+    to_line_id``, the settlement entries' own debits aside). ``settlement_payout``: what its
+    payout (or failed payout) entry took out of in payout, once it is paid or failed.
+    """
+    amount = _formatter(currency)
+    in_payout = AccountPurpose.PARTNER_IN_PAYOUT
+    covered = (
+        LedgerLine.objects.filter(
+            account_id=OuterRef("account_id"),
+            id__gt=OuterRef("after_line_id"),
+            id__lte=OuterRef("to_line_id"),
+        )
+        .exclude(kind=EntryKind.SETTLEMENT)
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum(F("credit") - F("debit")))
+        .values("total")
+    )
+    rows = (
+        settlements.annotate(
+            entry_amount=_ledger_amount(
+                LedgerLine.objects.filter(
+                    entry_id=OuterRef("entry_id"),
+                    purpose=in_payout,
+                    partner_id=OuterRef("partner_id"),
+                ),
+                "credit",
+            ),
+            covered_amount=Coalesce(Subquery(covered, output_field=IntegerField()), _ZERO),
+            payout_amount=_ledger_amount(
+                LedgerLine.objects.filter(
+                    entry_id=OuterRef("payout_entry_id"),
+                    purpose=in_payout,
+                    partner_id=OuterRef("partner_id"),
+                ),
+                "debit",
+            ),
+        )
+        .filter(
+            (Q(entry__isnull=False) & ~Q(entry_amount=F("net_payout")))
+            | Q(entry__isnull=True, run__status=SettlementRunStatus.COMPLETED)
+            | ~Q(covered_amount=F("net_payout"))
+            | (Q(payout_entry__isnull=False) & ~Q(payout_amount=F("net_payout")))
+            | Q(
+                payout_entry__isnull=True,
+                status__in=(SettlementStatus.PAID, SettlementStatus.FAILED),
+            )
+        )
+        .order_by("pk")
+        .values(
+            "pk",
+            "status",
+            "net_payout",
+            "entry_id",
+            "entry_amount",
+            "covered_amount",
+            "payout_entry_id",
+            "payout_amount",
+        )[:MAX_DIFFERENCES]
+    )
+    differences = []
+    for row in rows:
+        net = row["net_payout"]
+        if row["entry_amount"] != net:
+            posted = "does not exist: it moved" if row["entry_id"] is None else "moved"
+            differences.append(
+                Difference(
+                    "settlement_entry",
+                    row["pk"],
+                    net,
+                    row["entry_amount"],
+                    f"Net payout {amount(net)}; its settlement entry {posted} "
+                    f"{amount(row['entry_amount'])} into in payout.",
+                )
+            )
+        if row["covered_amount"] != net:
+            differences.append(
+                Difference(
+                    "settlement_coverage",
+                    row["pk"],
+                    net,
+                    row["covered_amount"],
+                    f"Net payout {amount(net)}; the available lines it covers net to "
+                    f"{amount(row['covered_amount'])}.",
+                )
+            )
+        paid_or_failed = row["status"] in (SettlementStatus.PAID, SettlementStatus.FAILED)
+        if (row["payout_entry_id"] is not None or paid_or_failed) and row["payout_amount"] != net:
+            differences.append(
+                Difference(
+                    "settlement_payout",
+                    row["pk"],
+                    net,
+                    row["payout_amount"],
+                    f"The settlement is {row['status']} for {amount(net)}; its payout entry took "
+                    f"{amount(row['payout_amount'])} out of in payout.",
+                )
+            )
+    return differences
 
 
 def reconciliation_report(*, currency: str, date_from: date, date_to: date) -> ReconciliationReport:
-    """Compare the ledger with the orders (and settlements) for a period; list what differs.
+    """Compare the ledger with the orders and settlements for a period; list what differs.
 
     Read-only; a handful of queries whatever the period's size. The orders looked at are those
     paid, refunded or posted to in the period; each is compared over its whole life.
@@ -286,10 +413,12 @@ def reconciliation_report(*, currency: str, date_from: date, date_to: date) -> R
     report.entries_checked = (
         _period_lines(**period).order_by().values("entry_id").distinct().count()
     )
-    report.add(_order_differences(orders))
+    report.add(_order_differences(orders, currency=currency))
     report.add(_attribution_differences(**period))
     report.add(_unbalanced_entries(**period))
-    report.add(_settlement_differences(report))
+    settlements = _settlements_in_scope(**period)
+    report.settlements_checked = settlements.count()
+    report.add(_settlement_differences(settlements, currency=currency))
     return report
 
 

@@ -129,7 +129,7 @@ def report_csv_rows(report):
 class DifferenceSerializer(serializers.Serializer):
     check = serializers.CharField(
         help_text="sale_posting, refund_posting, refund_records, attribution, unbalanced_entry, "
-        "settlement_payout"
+        "settlement_entry, settlement_coverage, settlement_payout"
     )
     object = serializers.CharField(source="object_id", help_text="The order, entry or settlement")
     expected = AmountField(allow_null=True, help_text="What the orders/settlements say")
@@ -145,7 +145,7 @@ class ReconciliationReportSerializer(serializers.Serializer):
     orders_checked = serializers.IntegerField()
     entries_checked = serializers.IntegerField()
     settlements_checked = serializers.IntegerField(
-        allow_null=True, help_text="null while the service has no settlements to check"
+        help_text="Settlements created, paid or failed in the period"
     )
     truncated = serializers.BooleanField(help_text="More differences exist than are listed")
     differences = DifferenceSerializer(many=True)

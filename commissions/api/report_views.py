@@ -243,8 +243,10 @@ class ReconciliationReportView(ReportAPIView):
             "Every order paid, refunded or posted to in the period (UTC days, both inclusive) is "
             "compared over its whole life: what it says was paid and refunded against the buyer "
             "funds its ledger entries moved, and against its refund records; ledger lines must "
-            "name their order's parties; entries must balance. `consistent` is true when "
-            "`differences` is empty. Finance staff only."
+            "name their order's parties; entries must balance. Every settlement created, paid or "
+            "failed in the period: its `net_payout` against its settlement entry, the ledger "
+            "lines it covers and its payout entry. `consistent` is true when `differences` is "
+            "empty. Amounts are minor-unit-exact decimal strings. Finance staff only."
         ),
         tags=["reports"],
         parameters=[PeriodQuerySerializer],
@@ -264,7 +266,7 @@ class ReconciliationReportView(ReportAPIView):
                     "consistent": False,
                     "orders_checked": 412,
                     "entries_checked": 431,
-                    "settlements_checked": None,
+                    "settlements_checked": 3,
                     "truncated": False,
                     "differences": [
                         {

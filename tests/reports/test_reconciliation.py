@@ -5,14 +5,21 @@ from datetime import date
 
 from django.db.models import F
 
+from commissions.models import Settlement, SettlementRun
 from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report
+from commissions.settlements import (
+    settlement_mark_failed,
+    settlement_mark_paid,
+    settlement_run_execute,
+)
 from commissions.tasks import reconcile_ledger
+from livecommerce.money import to_decimal_string
 from orders.choices import OrderStatus
 from orders.models import Order, Refund
 from partners.authentication import Caller
 from partners.choices import StaffRole
 from partners.models import Event
-from tests.reports.conftest import at, make_order, pay, refund
+from tests.reports.conftest import at, complete, make_order, pay, refund
 
 URL = "/api/v1/reports/reconciliation"
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-31", "currency": "USD"}
@@ -32,6 +39,7 @@ def test_a_consistent_ledger_reconciles(finance, scenario):
     # o1, o2, o4 were paid or refunded in March in USD (o3 is JPY; o5 is April's)
     assert report["orders_checked"] == 3
     assert report["entries_checked"] == 6  # three sales, two refunds, one release
+    assert report["settlements_checked"] == 0
     assert report["truncated"] is False
 
 
@@ -50,8 +58,8 @@ def test_an_order_paid_without_a_sale_entry_is_listed(finance, scenario, parties
             "object": order.pk,
             "expected": "100.00",
             "actual": "0.00",
-            "detail": "The order (paid) says the buyer paid 10000; its sale entry debited buyer "
-            "funds 0.",
+            "detail": "The order (paid) says the buyer paid 100.00; its sale entry debited buyer "
+            "funds 0.00.",
         }
     ]
 
@@ -168,3 +176,60 @@ def test_refund_then_full_cancel_reconciles(plan, parties):
 
     assert report.consistent, report.differences
     assert report.orders_checked == 1
+
+
+# --- Settlements ---------------------------------------------------------------------------------
+
+
+def settle(period_end: str) -> list[Settlement]:
+    run = SettlementRun.objects.create(period_end=date.fromisoformat(period_end), currency="USD")
+    settlement_run_execute(run_id=run.pk)
+    return list(Settlement.objects.filter(run=run).order_by("partner_id"))
+
+
+def test_settlements_reconcile_with_the_ledger(plan, parties):
+    # given an order released on 08-15, settled on 08-16 and paid out (or failed) on 08-17
+    with at("2026-08-01T10:00:00"):
+        order = pay(make_order(brand=parties["brand_a"], host_app=parties["host_a"]))
+    with at("2026-08-15T10:00:00"):
+        complete(order)
+    with at("2026-08-16T02:00:00"):
+        settlements = settle("2026-08-15")
+    with at("2026-08-17T09:00:00"):
+        settlement_mark_paid(settlement=settlements[0], payout_reference="wire-1")
+        settlement_mark_failed(settlement=settlements[1], reason="bank closed")
+
+    # then each day reconciles, settlements included
+    for day in ("2026-08-16", "2026-08-17"):
+        report = reconciliation_report(
+            currency="USD", date_from=date.fromisoformat(day), date_to=date.fromisoformat(day)
+        )
+        assert report.consistent, report.differences
+        # the brand and its fulfillment partner are paid for the order
+        assert report.settlements_checked == 2
+
+
+def test_a_settlement_that_disagrees_with_the_ledger_is_listed(finance, plan, parties):
+    with at("2026-08-01T10:00:00"):
+        order = pay(make_order(brand=parties["brand_a"], host_app=parties["host_a"]))
+    with at("2026-08-15T10:00:00"):
+        complete(order)
+    with at("2026-08-16T02:00:00"):
+        settlement, _ = settle("2026-08-15")
+    # a hand-made edit (the figures still add up) after the entry was posted
+    Settlement.objects.filter(pk=settlement.pk).update(
+        net_payout=F("net_payout") + 100, adjustments=F("adjustments") + 100
+    )
+
+    report = finance.get(
+        URL, {"date_from": "2026-08-16", "date_to": "2026-08-16", "currency": "USD"}
+    ).json()
+
+    net = to_decimal_string(settlement.net_payout + 100, "USD")
+    posted = to_decimal_string(settlement.net_payout, "USD")
+    assert [
+        (d["check"], d["object"], d["expected"], d["actual"]) for d in report["differences"]
+    ] == [
+        ("settlement_entry", settlement.pk, net, posted),
+        ("settlement_coverage", settlement.pk, net, posted),
+    ]
