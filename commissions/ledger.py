@@ -116,22 +116,7 @@ def ledger_post(
     if existing is not None:
         return _same_entry(existing, kind=kind, order=order)
 
-    postings = [p for p in postings if p.debit or p.credit]
-    for p in postings:
-        for amount in (p.debit, p.credit):
-            if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-                raise UnbalancedEntry(f"amounts are non-negative ints of minor units: {p!r}")
-        if p.debit and p.credit:
-            raise UnbalancedEntry(f"a posting is a debit or a credit, not both: {p!r}")
-        if (p.partner_id is not None) != (p.purpose in PARTNER_PURPOSES):
-            raise UnbalancedEntry(f"partner accounts name a partner, platform ones none: {p!r}")
-    debits = sum(p.debit for p in postings)
-    credits = sum(p.credit for p in postings)
-    if debits != credits:
-        raise UnbalancedEntry(
-            f"{kind} entry {idempotency_key!r} is unbalanced: debits {debits} != credits {credits}"
-        )
-
+    postings = _checked_postings(kind=kind, idempotency_key=idempotency_key, postings=postings)
     accounts = ledger_accounts(
         currency=currency, keys=[(p.purpose, p.partner_id) for p in postings]
     )
@@ -173,6 +158,129 @@ def ledger_post(
             raise
         return _same_entry(existing, kind=kind, order=order)
     return entry
+
+
+def _checked_postings(
+    *, kind: str, idempotency_key: str, postings: Sequence[Posting]
+) -> list[Posting]:
+    """The non-zero postings of an entry, or ``UnbalancedEntry`` if they cannot be posted."""
+    postings = [p for p in postings if p.debit or p.credit]
+    for p in postings:
+        for amount in (p.debit, p.credit):
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+                raise UnbalancedEntry(f"amounts are non-negative ints of minor units: {p!r}")
+        if p.debit and p.credit:
+            raise UnbalancedEntry(f"a posting is a debit or a credit, not both: {p!r}")
+        if (p.partner_id is not None) != (p.purpose in PARTNER_PURPOSES):
+            raise UnbalancedEntry(f"partner accounts name a partner, platform ones none: {p!r}")
+    debits = sum(p.debit for p in postings)
+    credits = sum(p.credit for p in postings)
+    if debits != credits:
+        raise UnbalancedEntry(
+            f"{kind} entry {idempotency_key!r} is unbalanced: debits {debits} != credits {credits}"
+        )
+    return postings
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """One entry for ``ledger_post_many``: like ``ledger_post``'s arguments, without an order."""
+
+    kind: str
+    currency: str
+    postings: Sequence[Posting]
+    idempotency_key: str
+    reference: str = ""
+    memo: str = ""
+
+
+def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
+    """``ledger_post`` for many entries without an order (settlements, payouts), in a few
+    statements rather than a few per entry; returns the entries in the order given.
+
+    The same rules: every entry is checked first and one that does not balance raises
+    ``UnbalancedEntry`` with nothing written; an idempotency key already posted returns that
+    entry (``IdempotencyKeyConflict`` if it was another kind of posting). Should another
+    transaction post one of the keys meanwhile, the entries are posted one by one with
+    ``ledger_post``, which resolves it.
+    """
+    checked = [
+        (
+            spec,
+            _checked_postings(
+                kind=spec.kind, idempotency_key=spec.idempotency_key, postings=spec.postings
+            ),
+        )
+        for spec in entries
+    ]
+    existing = {
+        entry.idempotency_key: entry
+        for entry in LedgerEntry.objects.filter(
+            idempotency_key__in=[spec.idempotency_key for spec in entries]
+        )
+    }
+    for spec in entries:
+        if spec.idempotency_key in existing:
+            _same_entry(existing[spec.idempotency_key], kind=spec.kind, order=None)
+    new = [(spec, postings) for spec, postings in checked if spec.idempotency_key not in existing]
+    accounts: dict[str, dict[AccountKey, LedgerAccount]] = {}
+    for currency in {spec.currency for spec, _ in new}:
+        accounts[currency] = ledger_accounts(
+            currency=currency,
+            keys=[
+                (p.purpose, p.partner_id)
+                for spec, postings in new
+                if spec.currency == currency
+                for p in postings
+            ],
+        )
+    try:
+        with transaction.atomic():
+            created = LedgerEntry.objects.bulk_create(
+                [
+                    LedgerEntry(
+                        kind=spec.kind,
+                        reference=spec.reference,
+                        currency=spec.currency,
+                        idempotency_key=spec.idempotency_key,
+                        memo=spec.memo,
+                    )
+                    for spec, _ in new
+                ]
+            )
+            LedgerLine.objects.bulk_create(
+                [
+                    LedgerLine(
+                        entry=entry,
+                        account=accounts[spec.currency][(p.purpose, p.partner_id)],
+                        partner_id=p.partner_id,
+                        purpose=p.purpose,
+                        currency=spec.currency,
+                        kind=spec.kind,
+                        created=entry.created,
+                        debit=p.debit,
+                        credit=p.credit,
+                        share=p.share,
+                        order_line_id=p.order_line_id,
+                    )
+                    for entry, (spec, postings) in zip(created, new, strict=True)
+                    for p in postings
+                ]
+            )
+    except IntegrityError:
+        return [
+            ledger_post(
+                kind=spec.kind,
+                currency=spec.currency,
+                postings=spec.postings,
+                idempotency_key=spec.idempotency_key,
+                reference=spec.reference,
+                memo=spec.memo,
+            )
+            for spec in entries
+        ]
+    posted = {entry.idempotency_key: entry for entry in created} | existing
+    return [posted[spec.idempotency_key] for spec in entries]
 
 
 def _same_entry(entry: LedgerEntry, *, kind: str, order: Order | None) -> LedgerEntry:

@@ -13,17 +13,19 @@ A range never includes the settlement entries' own debits (kind ``settlement``).
 
 The work is set-based: one ``INSERT ... SELECT ... GROUP BY`` computes every payee's figures and
 writes the settlement rows (about one row per payee, whatever the number of lines); then each
-settlement's ledger entry is posted through ``commissions.ledger.ledger_post`` with the
-idempotency key ``settlement:<id>``, one short transaction per payee, together with its
-``settlement.created`` event.
+settlement's ledger entry is posted through the ledger's posting function
+(``commissions.ledger.ledger_post_many``, the batch form of ``ledger_post``) with the
+idempotency key ``settlement:<id>``, together with its ``settlement.created`` event, a batch of
+payees per transaction.
 
 Crash safety: each step is idempotent and recorded on the run, so running a crashed run again
 finishes it and ends in the same state as an uninterrupted run:
 1. the watermark (the highest ledger line id once every posting transaction in flight has
    finished) is fixed once and kept on the run, so a re-run sees the same lines;
 2. the settlement rows are written in one transaction together with ``run.prepared``;
-3. a settlement whose entry is missing gets it posted (``ledger_post`` returns the entry already
-   posted under the same key, and the settlement row is locked while posting).
+3. a settlement whose entry is missing gets it posted, in batches of a few hundred payees per
+   transaction (the settlement rows locked, the ledger returning an entry already posted under
+   the same key instead of posting it again).
 A session advisory lock per run keeps two workers from executing one run at once.
 
 Runs need PostgreSQL (the production database): the set-based SQL uses its features.
@@ -33,13 +35,14 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commissions.choices import AccountPurpose, EntryKind
-from commissions.ledger import Posting, ledger_accounts, ledger_post
+from commissions.ledger import NewEntry, Posting, ledger_post, ledger_post_many
 from commissions.models import LedgerAccount, LedgerLine
 from commissions.settlement_models import (
     Settlement,
@@ -52,11 +55,15 @@ from livecommerce import money
 from livecommerce.errors import AppError, AppValidationError
 from livecommerce.ids import new_id
 from partners.choices import PayoutSchedule
-from partners.events import event_publish
+from partners.events import event_publish, event_publish_many
 
 logger = logging.getLogger(__name__)
 
 P = AccountPurpose
+
+# Settlements whose entries are posted in one transaction (``SETTLEMENT_POST_BATCH`` overrides):
+# a crash loses at most one batch's work, which the next attempt does again.
+POST_BATCH = 500
 
 # A run still queued this long after it was created has lost its task message; the daily schedule
 # queues it again (executing a run twice is harmless).
@@ -485,47 +492,65 @@ def _prepare(run: SettlementRun) -> None:
 
 def _post_entries(run: SettlementRun) -> None:
     """Post the ledger entry of every settlement of the run that does not have one yet."""
+    batch = getattr(settings, "SETTLEMENT_POST_BATCH", POST_BATCH)
     missing = list(
         Settlement.objects.filter(run=run, entry__isnull=True)
         .order_by("id")
-        .values_list("id", "partner_id")
+        .values_list("id", flat=True)
     )
-    if not missing:
-        return
-    # Create the payees' in-payout accounts up front, in two statements rather than per payee.
-    ledger_accounts(
-        currency=run.currency,
-        keys=[(P.PARTNER_IN_PAYOUT, partner_id) for _, partner_id in missing],
-    )
-    for settlement_id, _ in missing:
-        settlement_post_entry(settlement_id=settlement_id)
+    for start in range(0, len(missing), batch):
+        settlement_post_entries(settlement_ids=missing[start : start + batch])
 
 
 @transaction.atomic
-def settlement_post_entry(*, settlement_id: str) -> Settlement:
-    """Post a settlement's entry (available -> in payout) and its ``settlement.created`` event.
+def settlement_post_entries(*, settlement_ids: list[str]) -> list[Settlement]:
+    """Post settlements' entries (available -> in payout) and ``settlement.created`` events.
 
-    One transaction per payee, with the settlement row locked; a settlement that has its entry
-    already is returned as it is, so a re-run posts each entry once.
+    One transaction for the batch, with its settlement rows locked: each settlement gets its
+    entry and its event together or not at all, and one that has its entry already is left as
+    it is, so a re-run posts each entry once. The entries go through ``ledger_post_many`` (the
+    ledger's posting rules, a few statements per batch rather than per payee).
     """
-    settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
-    if settlement.entry_id is not None:
-        return settlement
-    partner_id = settlement.partner_id
-    settlement.entry = ledger_post(
-        kind=EntryKind.SETTLEMENT,
-        currency=settlement.currency,
-        postings=[
-            Posting(P.PARTNER_AVAILABLE, debit=settlement.net_payout, partner_id=partner_id),
-            Posting(P.PARTNER_IN_PAYOUT, credit=settlement.net_payout, partner_id=partner_id),
-        ],
-        idempotency_key=f"settlement:{settlement.pk}",
-        reference=settlement.pk,
-        memo=f"Settlement {settlement.pk} up to {settlement.period_end.isoformat()}",
+    batch = list(
+        Settlement.objects.select_for_update()
+        .filter(pk__in=settlement_ids, entry__isnull=True)
+        .order_by("id")
     )
-    settlement.save(update_fields=["entry", "updated"])
-    _publish(settlement, "settlement.created")
-    return settlement
+    if not batch:
+        return []
+    entries = ledger_post_many(
+        entries=[
+            NewEntry(
+                kind=EntryKind.SETTLEMENT,
+                currency=settlement.currency,
+                postings=[
+                    Posting(
+                        P.PARTNER_AVAILABLE,
+                        debit=settlement.net_payout,
+                        partner_id=settlement.partner_id,
+                    ),
+                    Posting(
+                        P.PARTNER_IN_PAYOUT,
+                        credit=settlement.net_payout,
+                        partner_id=settlement.partner_id,
+                    ),
+                ],
+                idempotency_key=f"settlement:{settlement.pk}",
+                reference=settlement.pk,
+                memo=f"Settlement {settlement.pk} up to {settlement.period_end.isoformat()}",
+            )
+            for settlement in batch
+        ]
+    )
+    now = timezone.now()
+    for settlement, entry in zip(batch, entries, strict=True):
+        settlement.entry = entry
+        settlement.updated = now
+    Settlement.objects.bulk_update(batch, ["entry", "updated"])
+    event_publish_many(
+        events=[("settlement.created", s.pk, settlement_data(s), [s.partner_id]) for s in batch]
+    )
+    return batch
 
 
 @transaction.atomic

@@ -91,8 +91,9 @@ class CeleryWorker:
     """``celery -A livecommerce worker -Q default,webhooks,settlements`` as a subprocess, on
     this test's Redis database and PostgreSQL test database."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, settings_module: str = "livecommerce.settings") -> None:
         self.log_path = log_path
+        self.settings_module = settings_module
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "CeleryWorker":
@@ -100,7 +101,7 @@ class CeleryWorker:
             **os.environ,
             "CELERY_BROKER_URL": redis_url(),
             "DATABASE_URL": worker_database_url(),
-            "DJANGO_SETTINGS_MODULE": "livecommerce.settings",
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
             "CONN_MAX_AGE": "0",
         }
         log = self.log_path.open("ab")
@@ -186,8 +187,8 @@ def worker_factory(broker, transactional_db, tmp_path):
     """Start workers at will (for tests that kill one); every one is stopped at the end."""
     workers: list[CeleryWorker] = []
 
-    def start() -> CeleryWorker:
-        worker = CeleryWorker(tmp_path / f"worker-{len(workers)}.log").start()
+    def start(settings_module: str = "livecommerce.settings") -> CeleryWorker:
+        worker = CeleryWorker(tmp_path / f"worker-{len(workers)}.log", settings_module).start()
         workers.append(worker)
         return worker
 

@@ -193,8 +193,9 @@ CREATE TRIGGER test_crash_third_settlement BEFORE INSERT ON commissions_ledgeren
 
 
 def test_a_run_that_crashed_in_the_middle_pays_every_payee_exactly_once_when_run_again(
-    parties,
+    parties, settings
 ):
+    settings.SETTLEMENT_POST_BATCH = 2  # two payees' entries per transaction
     # given: six payees with money available (four brands, the fulfiller, the creator)
     brands = [parties.brand] + [
         factories.BrandFactory(fulfillment_partner=parties.fulfillment) for _ in range(3)
@@ -217,7 +218,7 @@ def test_a_run_that_crashed_in_the_middle_pays_every_payee_exactly_once_when_run
     with pytest.raises(Exception, match="worker lost"):
         settlement_run_execute(run_id=run.pk)
 
-    # then: the run failed part way: two payees are settled, the others not yet
+    # then: the run failed part way: the first batch of two payees is settled, the others not
     run.refresh_from_db()
     assert run.status == "failed"
     assert "worker lost" in run.error
@@ -379,3 +380,55 @@ def wait_for_lock_wait(timeout: float = 30) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("the run never waited for the posting in flight")
+
+
+def test_the_batch_posting_keeps_the_ledgers_rules(parties):
+    from commissions.ledger import NewEntry, Posting, UnbalancedEntry, ledger_post_many
+
+    def entry(key: str, debit: int, credit: int) -> NewEntry:
+        return NewEntry(
+            kind=EntryKind.ADJUSTMENT,
+            currency="USD",
+            postings=[
+                Posting(P.PARTNER_AVAILABLE, debit=debit, partner_id=parties.brand.pk),
+                Posting(P.PARTNER_IN_PAYOUT, credit=credit, partner_id=parties.brand.pk),
+            ],
+            idempotency_key=key,
+        )
+
+    with pytest.raises(UnbalancedEntry):
+        ledger_post_many(entries=[entry("a", 100, 100), entry("b", 100, 99)])
+    assert not LedgerEntry.objects.filter(idempotency_key__in=["a", "b"]).exists()
+
+    first = ledger_post_many(entries=[entry("a", 100, 100), entry("b", 5, 5)])
+    again = ledger_post_many(entries=[entry("b", 5, 5), entry("c", 7, 7)])
+
+    assert again[0].pk == first[1].pk  # posted once, returned again
+    assert LedgerEntry.objects.filter(idempotency_key__in=["a", "b", "c"]).count() == 3
+    assert LedgerLine.objects.filter(entry__idempotency_key="c").count() == 2
+
+
+def test_publishing_events_in_a_batch_numbers_them_like_one_by_one(parties):
+    from partners.events import event_publish, event_publish_many
+    from partners.models import WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(
+        partner=parties.brand,
+        url="https://example.com/hook",
+        events=["settlement.paid"],
+        secret="whsec_test",
+    )
+    with transaction.atomic():
+        event_publish(type="settlement.created", object_id="stl_x", data={}, partner_ids=[])
+        events = event_publish_many(
+            events=[
+                ("settlement.paid", "stl_x", {"n": 1}, [parties.brand.pk]),
+                ("settlement.created", "stl_y", {"n": 2}, [parties.brand.pk, None]),
+            ]
+        )
+
+    assert [(e.object_id, e.sequence) for e in events] == [("stl_x", 2), ("stl_y", 1)]
+    assert all(e.body and f'"id":"{e.pk}"' in e.body for e in Event.objects.filter(pk__in=events))
+    assert list(WebhookDelivery.objects.values_list("event_id", "endpoint_id")) == [
+        (events[0].pk, endpoint.pk)
+    ]

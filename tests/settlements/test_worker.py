@@ -132,7 +132,7 @@ def test_a_worker_killed_in_the_middle_of_a_run_and_the_run_started_again_pays_e
     with connection.cursor() as cursor:
         cursor.execute(SLOW_SETTLEMENT_ENTRIES)  # each settlement entry takes a moment
     try:
-        first = worker_factory()
+        first = worker_factory("tests.settlements.worker_settings")  # one payee per transaction
         send_task(SCHEDULED_TASK)
         wait_for(lambda: settled_entries() >= 2, message="the run to be under way")
 
