@@ -64,6 +64,10 @@ def _move_permission(table, name: str):
     return allow(staff=move.staff, partners=move.partners)
 
 
+# The 400s a service sends for an amount it cannot take exactly in the order's currency.
+MONEY_400 = ("invalid_amount", "too_many_decimal_places", "negative_amount")
+
+
 def _post_errors(*codes: str) -> dict:
     """A POST's domain errors plus the ones every POST may answer (Idempotency-Key, size)."""
     return error_responses(
@@ -127,7 +131,10 @@ class ProductViewSet(
         "partner names one of the brands it fulfils. `price` is exact in `currency`: more "
         "decimal places than the currency has is a 400 (`too_many_decimal_places`).",
         request=ProductCreateSerializer,
-        responses={201: ProductSerializer, **_post_errors("duplicate_sku")},
+        responses={
+            201: ProductSerializer,
+            **_post_errors("duplicate_sku", "invalid_reference", "invalid_currency", *MONEY_400),
+        },
         examples=[
             OpenApiExample(
                 "By a fulfillment partner",
@@ -159,7 +166,10 @@ class ProductViewSet(
         tags=["catalog"],
         description="`inventory` sets the units on hand. A new `currency` needs a `price`.",
         request=ProductUpdateSerializer,
-        responses={200: ProductSerializer, **error_responses("duplicate_sku")},
+        responses={
+            200: ProductSerializer,
+            **error_responses("duplicate_sku", "invalid_currency", *MONEY_400),
+        },
         examples=[
             OpenApiExample("Restock", value={"inventory": 300}, request_only=True),
             OpenApiExample("Updated", value=PRODUCT_VALUE, response_only=True),
@@ -237,7 +247,10 @@ class LiveSessionViewSet(
         "a fulfillment partner names the host apps. Every host app must be allowed to sell "
         "every brand shown (422 `brand_not_enrolled`).",
         request=LiveSessionCreateSerializer,
-        responses={201: LiveSessionSerializer, **_post_errors("brand_not_enrolled")},
+        responses={
+            201: LiveSessionSerializer,
+            **_post_errors("brand_not_enrolled", "invalid_reference"),
+        },
         examples=[
             OpenApiExample(
                 "By a fulfillment partner",
@@ -357,7 +370,9 @@ class OrderViewSet(
         request=OrderCreateSerializer,
         responses={
             201: OrderSerializer,
-            **_post_errors("insufficient_inventory", "mixed_order"),
+            **_post_errors(
+                "insufficient_inventory", "mixed_order", "invalid_reference", *MONEY_400
+            ),
         },
         examples=[
             OpenApiExample(
@@ -400,7 +415,7 @@ class OrderViewSet(
         "pay",
         "Pay an order",
         request=OrderPaySerializer,
-        codes=("amount_mismatch", "no_commission_plan"),
+        codes=("amount_mismatch", "no_commission_plan", *MONEY_400),
         example={"amount": "48.17", "payment_reference": "pi_3Q9x"},
     )
     @action(detail=True, methods=["post"], filterset_class=None)
@@ -476,7 +491,9 @@ class OrderViewSet(
         request=RefundCreateSerializer,
         responses={
             201: RefundSerializer,
-            **_post_errors("invalid_transition", "refund_exceeds_paid"),
+            **_post_errors(
+                "invalid_transition", "refund_exceeds_paid", "invalid_reference", *MONEY_400
+            ),
         },
         examples=[
             OpenApiExample(

@@ -7,7 +7,10 @@ pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
     ("get", "/api/v1/products"): {},
-    ("post", "/api/v1/products"): {"409": {"duplicate_sku"}},
+    ("post", "/api/v1/products"): {
+        "400": {"invalid_reference", "invalid_currency", "too_many_decimal_places"},
+        "409": {"duplicate_sku"},
+    },
     ("get", "/api/v1/products/{id}"): {},
     ("patch", "/api/v1/products/{id}"): {"409": {"duplicate_sku"}},
     ("get", "/api/v1/live-sessions"): {},
@@ -16,7 +19,11 @@ OPERATIONS = {
     ("post", "/api/v1/live-sessions/{id}/start"): {"409": {"invalid_transition"}},
     ("post", "/api/v1/live-sessions/{id}/end"): {"409": {"invalid_transition"}},
     ("get", "/api/v1/orders"): {},
-    ("post", "/api/v1/orders"): {"409": {"insufficient_inventory"}, "422": {"mixed_order"}},
+    ("post", "/api/v1/orders"): {
+        "400": {"invalid_reference", "too_many_decimal_places"},
+        "409": {"insufficient_inventory"},
+        "422": {"mixed_order"},
+    },
     ("get", "/api/v1/orders/{id}"): {},
     ("post", "/api/v1/orders/{id}/pay"): {
         "409": {"invalid_transition"},
