@@ -79,9 +79,9 @@ class ReportAPIView(APIView):
             return super().perform_content_negotiation(request, force)
         except Http404:
             # DRF answers an unknown ?format= with 404; it is bad input on this existing path.
-            raise exceptions.ValidationError(
-                {"format": [exceptions.ErrorDetail("Use json or csv.", code="invalid_choice")]}
-            ) from None
+            formats = " or ".join(renderer.format for renderer in self.get_renderers())
+            detail = exceptions.ErrorDetail(f"Use {formats}.", code="invalid_choice")
+            raise exceptions.ValidationError({"format": [detail]}) from None
 
     def handle_exception(self, exc):
         self.request.accepted_renderer = renderers.JSONRenderer()

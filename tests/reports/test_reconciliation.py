@@ -237,3 +237,11 @@ def test_a_settlement_that_disagrees_with_the_ledger_is_listed(finance, plan, pa
         ("settlement_entry", settlement.pk, net, posted),
         ("settlement_coverage", settlement.pk, net, posted),
     ]
+
+
+def test_reconciliation_is_json_only(finance):
+    response = finance.get(URL, {**MARCH, "format": "csv"})
+
+    assert response.status_code == 400
+    (item,) = response.json()["errors"]
+    assert (item["code"], item["attr"], item["detail"]) == ("invalid_choice", "format", "Use json.")
