@@ -1,0 +1,190 @@
+"""The platform's finance staff, as an API client: settle, pay out, report, and check the books.
+
+Everything here is read over the API with a ``finance`` key; the checks are the ones a finance
+team runs before it signs off a period: every ledger entry balances, the commission report
+agrees with what the orders' breakdowns say, and each payee is paid exactly what it earned.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TextIO
+
+from clients.api import LiveCommerceClient
+
+REPORT_FIGURES = (
+    "gross_merchandise_value",
+    "refunds",
+    "platform_commission",
+    "creator_commission",
+    "fulfillment_fees",
+    "net_to_brands",
+)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Settled:
+    """A settlement run and what it paid, with each payee's balance before and after."""
+
+    run: dict
+    settlements: list[dict] = field(default_factory=list)
+    before: dict[str, Decimal] = field(default_factory=dict)  # available, per payee
+    after: dict[str, dict] = field(default_factory=dict)  # the balance row, per payee
+    reused: bool = False  # the period had run already: today's new money waits for the next
+
+
+def money(value: str | None) -> Decimal:
+    return Decimal(value or "0")
+
+
+class Finance:
+    def __init__(self, client: LiveCommerceClient) -> None:
+        self.client = client
+
+    def available(self, partner_id: str, currency: str) -> Decimal:
+        rows = self.client.balances(partner=partner_id)
+        return sum((money(r["available"]) for r in rows if r["currency"] == currency), Decimal())
+
+    def balance(self, partner_id: str, currency: str) -> dict:
+        for row in self.client.balances(partner=partner_id):
+            if row["currency"] == currency:
+                return row
+        return {"currency": currency, "pending": "0", "available": "0", "paid_out": "0"}
+
+    def settle(
+        self,
+        *,
+        period_end: date,
+        currency: str,
+        payees: Iterable[str],
+        started_after: datetime | None = None,
+        timeout: float = 60,
+    ) -> Settled:
+        """Run the settlement for the period, wait for it, and mark each payout paid."""
+        payees = list(payees)
+        before = {p: self.available(p, currency) for p in payees}
+        run = self.client.settlements.run(period_end=period_end, currency=currency)
+        created = datetime.fromisoformat(run["created"].replace("Z", "+00:00"))
+        reused = started_after is not None and created < started_after
+        waited = 0.0
+        while run["status"] in ("queued", "running"):
+            if waited > timeout:
+                raise TimeoutError(f"settlement run {run['id']} still {run['status']}")
+            threading.Event().wait(0.2)
+            waited += 0.2
+            run = self.client.settlements.get_run(run["id"])
+        if run["status"] != "completed":
+            raise RuntimeError(f"settlement run {run['id']} {run['status']}: {run.get('error')}")
+        settlements = list(self.client.settlements.list(run=run["id"], page_size=200))
+        for settlement in settlements:
+            if settlement["status"] == "pending":
+                self.client.settlements.mark_paid(
+                    settlement["id"], payout_reference=f"wire-{settlement['id']}"
+                )
+        settled = Settled(run=run, before=before, reused=reused)
+        settled.settlements = list(self.client.settlements.list(run=run["id"], page_size=200))
+        settled.after = {p: self.balance(p, currency) for p in payees}
+        return settled
+
+    def commission_report(
+        self, *, date_from: date, date_to: date, currency: str, group_by: str
+    ) -> dict:
+        return self.client.reports.commissions(
+            date_from=date_from, date_to=date_to, currency=currency, group_by=group_by
+        )
+
+    def ledger_check(self) -> Check:
+        """Every ledger entry balances: per entry, debits equal credits."""
+        entries = 0
+        unbalanced = []
+        for entry in self.client.ledger.entries(page_size=200):
+            entries += 1
+            debits = sum((money(line["debit"]) for line in entry["lines"]), Decimal())
+            credits = sum((money(line["credit"]) for line in entry["lines"]), Decimal())
+            if debits != credits:
+                unbalanced.append(entry["id"])
+        return Check(
+            "every ledger entry balances",
+            not unbalanced,
+            f"{entries} entries" + (f", unbalanced: {unbalanced[:5]}" if unbalanced else ""),
+        )
+
+
+def report_check(row: dict | None, breakdowns: list[dict], label: str) -> list[Check]:
+    """The report's row equals the sum of the orders' own breakdowns, share by share."""
+    if row is None:
+        return [Check(f"{label} appears in the commission report", not breakdowns)]
+    summed: dict[str, Decimal] = defaultdict(Decimal)
+    for totals in breakdowns:
+        for share in ("platform_commission", "creator_commission", "fulfillment_fees"):
+            summed[share] += money(totals[share])
+        summed["net_to_brands"] += money(totals["brand_net"])
+    checks = []
+    for figure in (
+        "platform_commission",
+        "creator_commission",
+        "fulfillment_fees",
+        "net_to_brands",
+    ):
+        checks.append(
+            Check(
+                f"report {figure} = orders' breakdowns",
+                money(row[figure]) == summed[figure],
+                f"report {row[figure]}, breakdowns {summed[figure]}",
+            )
+        )
+    parts = sum(
+        (money(row[f]) for f in REPORT_FIGURES[2:]),
+        Decimal(),
+    )
+    gmv_net = money(row["gross_merchandise_value"]) - money(row["refunds"])
+    checks.append(
+        Check("report shares add up to GMV - refunds", parts == gmv_net, f"{parts} = {gmv_net}")
+    )
+    return checks
+
+
+def settlement_checks(settled: Settled, names: dict[str, str]) -> list[Check]:
+    """Each payee was paid exactly what was available to it when the run started."""
+    by_partner = {s["partner"]: s for s in settled.settlements}
+    checks = []
+    for partner, earned in settled.before.items():
+        settlement = by_partner.get(partner)
+        paid = money(settlement["net_payout"]) if settlement else Decimal()
+        checks.append(
+            Check(
+                f"{names.get(partner, partner)} settled what it earned",
+                paid == earned and money(settled.after[partner]["available"]) == 0,
+                f"earned {earned}, settled {paid}, paid out {settled.after[partner]['paid_out']}",
+            )
+        )
+    return checks
+
+
+def print_table(out: TextIO, headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+    line = "  ".join(
+        h.ljust(w) if i == 0 else h.rjust(w)
+        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    )
+    out.write(line + "\n" + "-" * len(line) + "\n")
+    for row in rows:
+        out.write(
+            "  ".join(
+                str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                for i, (x, w) in enumerate(zip(row, widths, strict=True))
+            )
+            + "\n"
+        )

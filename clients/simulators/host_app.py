@@ -1,0 +1,179 @@
+"""A TikTok-style host app, as an API client: a creator goes live and viewers buy.
+
+Viewers order during the live session and check out without leaving the app. Some abandon
+their cart (the unpaid order is canceled), some change their mind after paying (canceled, or
+refunded in full if the fulfillment partner already accepted it), and after delivery some send
+an item back (a partial refund, restocked).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from clients.api import Conflict, LiveCommerceClient
+
+
+@dataclass
+class Purchase:
+    """What one viewer did, and the order it made (None when sold out)."""
+
+    viewer: str
+    outcome: str  # paid | abandoned | canceled | refunded | sold_out
+    order: dict | None = None
+
+
+class HostApp:
+    def __init__(
+        self,
+        client: LiveCommerceClient,
+        *,
+        seed: int = 0,
+        abandon_rate: float = 0.1,
+        cancel_rate: float = 0.1,
+        return_rate: float = 0.15,
+    ) -> None:
+        self.client = client
+        self.seed = seed
+        self.abandon_rate = abandon_rate
+        self.cancel_rate = cancel_rate
+        self.return_rate = return_rate
+        self.session: dict | None = None
+        self.stats: Counter[str] = Counter()
+        self._local = threading.local()
+        self._clients: list[LiveCommerceClient] = []
+        self._clients_lock = threading.Lock()
+
+    # --- the live session ---
+
+    def go_live(self, *, title: str, creator_id: str, product_ids: list[str]) -> dict:
+        self.session = self.client.live_sessions.create(
+            title=title,
+            creator=creator_id,
+            scheduled_start=datetime.now(UTC),
+            products=product_ids,
+        )
+        return self.client.live_sessions.start(self.session["id"])
+
+    def end(self) -> dict:
+        assert self.session is not None
+        return self.client.live_sessions.end(self.session["id"])
+
+    def sell(
+        self,
+        products: list[dict],
+        *,
+        viewers: int,
+        threads: int = 4,
+        on_purchase: Callable[[Purchase], None] | None = None,
+    ) -> list[Purchase]:
+        """Viewers ``0..viewers-1`` shop concurrently; each one's choices come from the seed."""
+        by_brand: dict[str, list[dict]] = {}
+        for product in products:
+            by_brand.setdefault(product["brand"], []).append(product)
+        catalog = [by_brand[brand] for brand in sorted(by_brand)]
+
+        def shop(index: int) -> Purchase:
+            purchase = self._viewer(index, catalog)
+            if on_purchase is not None:
+                on_purchase(purchase)
+            return purchase
+
+        try:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="viewer") as pool:
+                return list(pool.map(shop, range(viewers)))
+        finally:
+            with self._clients_lock:
+                for client in self._clients:
+                    client.close()
+                self._clients.clear()
+
+    def _api(self) -> LiveCommerceClient:
+        # requests sessions are not shared between threads: one client per viewer thread.
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self.client.with_key(self.client.key or "")
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def _viewer(self, index: int, catalog: list[list[dict]]) -> Purchase:
+        rng = random.Random(self.seed * 100_003 + index)
+        api = self._api()
+        viewer = f"viewer-{index:04d}"
+        brand_products = rng.choice(catalog)
+        picks = rng.sample(brand_products, k=min(len(brand_products), rng.choice([1, 1, 2])))
+        lines = [{"product": p["id"], "quantity": rng.choice([1, 1, 2, 3])} for p in picks]
+        assert self.session is not None
+        try:
+            order = api.orders.create(
+                lines=lines,
+                live_session=self.session["id"],
+                buyer={"reference": viewer, "email": f"{viewer}@viewers.example"},
+                shipping_amount=rng.choice(["0.00", "4.99"]),
+                tax_amount=_tax(rng),
+            )
+        except Conflict as error:
+            if error.code != "insufficient_inventory":
+                raise
+            return self._count(Purchase(viewer, "sold_out"))
+
+        roll = rng.random()
+        if roll < self.abandon_rate:
+            order = api.orders.cancel(order["id"], reason="cart abandoned")
+            return self._count(Purchase(viewer, "abandoned", order))
+        order = api.orders.pay(
+            order["id"], amount=order["total"], payment_reference=f"psp_{viewer}_{order['id']}"
+        )
+        if roll < self.abandon_rate + self.cancel_rate:
+            return self._count(self.change_of_mind(api, viewer, order))
+        return self._count(Purchase(viewer, "paid", order))
+
+    def change_of_mind(self, api: LiveCommerceClient, viewer: str, order: dict) -> Purchase:
+        """Cancel a paid order; once the fulfillment partner accepted it, refund it in full."""
+        try:
+            return Purchase(
+                viewer, "canceled", api.orders.cancel(order["id"], reason="changed mind")
+            )
+        except Conflict as error:
+            if error.code != "invalid_transition":
+                raise
+        # The whole total (a refund by lines would return the merchandise only, leaving the
+        # shipping and tax paid and the order to be shipped).
+        api.orders.refund(order["id"], amount=order["total"], reason="changed mind")
+        return Purchase(viewer, "refunded", api.orders.get(order["id"]))
+
+    def _count(self, purchase: Purchase) -> Purchase:
+        self.stats[purchase.outcome] += 1
+        return purchase
+
+    # --- after delivery ---
+
+    def returns(self, orders: list[dict]) -> list[dict]:
+        """Some delivered orders send one item back: a partial refund, restocked."""
+        rng = random.Random(self.seed + 7)
+        refunds = []
+        for order in orders:
+            if order["status"] != "delivered" or rng.random() >= self.return_rate:
+                continue
+            line = order["lines"][0]
+            refunds.append(
+                self.client.orders.refund(
+                    order["id"],
+                    lines=[{"line": line["id"], "quantity": 1}],
+                    reason="returned by the buyer",
+                    restock=True,
+                )
+            )
+            self.stats["returned"] += 1
+        return refunds
+
+
+def _tax(rng: random.Random) -> str:
+    cents = rng.randrange(0, 300)
+    return f"{cents // 100}.{cents % 100:02d}"
