@@ -367,7 +367,7 @@ class LiveCommerceClient:
 
     def get_text(self, path: str, **params: Any) -> str:
         """A non-JSON answer (``?format=csv``) as text."""
-        return self.request("GET", path, params=params, raw=True).text
+        return self.request("GET", path, params=params, raw=True, accept="*/*").text
 
     def iterate(self, path: str, **filters: Any) -> Iterator[Any]:
         """Every item of a list, following ``next`` from page to page.
@@ -398,6 +398,7 @@ class LiveCommerceClient:
         json: Any = None,
         idempotency_key: str | None = None,
         raw: bool = False,
+        accept: str = "application/json",
     ) -> Any:
         """Send one API call, retrying what is safe to retry, and decode the answer.
 
@@ -407,7 +408,7 @@ class LiveCommerceClient:
         """
         method = method.upper()
         url = self._url(path)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if self.key is not None:
             headers["Authorization"] = f"Bearer {self.key}"
         if method == "POST":

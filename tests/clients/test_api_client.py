@@ -1,10 +1,13 @@
 """The Python client against the real service over HTTP: auth, errors, idempotency, retries,
 paging."""
 
+import io
 import socket
 import uuid
+from datetime import date
 
 import pytest
+from django.core.management import call_command
 
 from clients import (
     ApiError,
@@ -257,3 +260,70 @@ class TestPagination:
         brands = list(ops.partners.list(kind="brand", page_size=2))
 
         assert sorted(b["name"] for b in brands) == ["Brand 0", "Brand 1", "Brand 2", "Brand 3"]
+
+
+class TestResources:
+    """The typed helpers reach the contract's paths and keep amounts as strings."""
+
+    def test_an_order_through_its_life_and_its_money(self, shop):
+        order = shop.order(quantity=2, shipping_amount="4.99", tax_amount="1.00")
+        assert order["total"] == "45.97"  # 2 x 19.99 + 4.99 + 1.00, from the catalog
+
+        shop.host.orders.pay(order["id"], amount=order["total"], payment_reference="ch_1")
+        shop.fulfiller.orders.accept(order["id"])
+        shop.fulfiller.orders.ship(order["id"], carrier="UPS", tracking_number="1Z1")
+        delivered = shop.fulfiller.orders.deliver(order["id"])
+        refund = shop.host.orders.refund(
+            order["id"], lines=[{"line": order["lines"][0]["id"], "quantity": 1}], reason="return"
+        )
+
+        assert delivered["status"] == "delivered"
+        assert refund["amount"] == "19.99"
+        assert [r["id"] for r in shop.host.orders.refunds(order["id"])] == [refund["id"]]
+        history = [e["type"] for e in shop.host.orders.events(order["id"])]
+        assert {"created", "paid", "accepted", "shipped", "delivered", "refunded"} <= set(history)
+        totals = shop.brand.orders.breakdown(order["id"])["totals"]
+        assert (totals["paid"], totals["refunded"]) == ("45.97", "19.99")
+        assert [o["id"] for o in shop.creator.orders.list()] == []  # sold without a creator
+
+    def test_finance_reads_the_ledger_balances_and_reports_as_json_and_csv(self, shop):
+        order = shop.order()
+        shop.host.orders.pay(order["id"], amount=order["total"], payment_reference="ch_1")
+        today = date.today().isoformat()
+
+        entries = list(shop.finance.ledger.entries())
+        report = shop.finance.reports.commissions(
+            date_from=today, date_to=today, currency="USD", group_by="brand"
+        )
+        csv_text = shop.finance.reports.commissions_csv(
+            date_from=today, date_to=today, currency="USD", group_by="brand"
+        )
+        brand_balance = shop.finance.balances(partner=shop.brand.partner["id"])
+
+        assert [e["kind"] for e in entries] == ["sale"]
+        assert report["totals"]["gross_merchandise_value"] == "19.99"
+        assert "gross_merchandise_value" in csv_text.splitlines()[0]
+        assert shop.brand.partner["id"] in csv_text
+        assert brand_balance[0]["currency"] == "USD"
+        assert brand_balance == shop.brand.balances()
+
+    def test_settlement_lines_as_json_and_csv_and_a_failed_payout(self, shop, settings):
+        settings.RETURN_WINDOW_DAYS = 0
+        order = shop.order()
+        shop.host.orders.pay(order["id"], amount=order["total"], payment_reference="ch_1")
+        shop.fulfiller.orders.accept(order["id"])
+        shop.fulfiller.orders.ship(order["id"], carrier="UPS", tracking_number="1Z1")
+        shop.fulfiller.orders.deliver(order["id"])
+        call_command("close_return_windows", stdout=io.StringIO())  # what beat does
+
+        run = shop.finance.settlements.run(period_end=date.today(), currency="USD")
+        settlements = list(shop.finance.settlements.list(run=run["id"]))
+        brand = next(s for s in settlements if s["partner"] == shop.brand.partner["id"])
+        lines = list(shop.brand.settlements.lines(brand["id"]))
+        csv_text = shop.brand.settlements.lines_csv(brand["id"])
+        failed = shop.finance.settlements.mark_failed(brand["id"], reason="account closed")
+
+        assert shop.finance.settlements.get_run(run["id"])["status"] == "completed"
+        assert len(lines) == len(csv_text.strip().splitlines()) - 1
+        assert failed["status"] == "failed"
+        assert shop.brand.balances()[0]["available"] == brand["net_payout"]
