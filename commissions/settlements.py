@@ -33,17 +33,18 @@ Runs need PostgreSQL (the production database): the set-based SQL uses its featu
 
 import logging
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from commissions.choices import AccountPurpose, EntryKind
 from commissions.ledger import NewEntry, Posting, ledger_post, ledger_post_many
-from commissions.models import LedgerAccount, LedgerLine
+from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
 from commissions.settlement_models import (
     Settlement,
     SettlementRun,
@@ -63,7 +64,7 @@ P = AccountPurpose
 
 # Settlements whose entries are posted in one transaction (``SETTLEMENT_POST_BATCH`` overrides):
 # a crash loses at most one batch's work, which the next attempt does again.
-POST_BATCH = 500
+POST_BATCH = 1000
 
 # A run still queued this long after it was created has lost its task message; the daily schedule
 # queues it again (executing a run twice is harmless).
@@ -273,12 +274,22 @@ def settlement_run_execute(*, run_id: str) -> SettlementRun:
         if run.status == SettlementRunStatus.COMPLETED:
             return run
         try:
+            started = monotonic()
             if run.watermark_line_id is None:
                 _fix_watermark(run)
             if not run.prepared:
                 _prepare(run)
+            prepared = monotonic()
             _post_entries(run)
-            return _run_finish(run)
+            run = _run_finish(run)
+            logger.info(
+                "settlement run %s completed: settlements written in %.2f s, entries and events "
+                "posted in %.2f s",
+                run.pk,
+                prepared - started,
+                monotonic() - prepared,
+            )
+            return run
         except Exception as exc:
             _run_fail(run, exc)
             raise
@@ -356,10 +367,12 @@ bounds AS (
 covered AS MATERIALIZED (
     SELECT b.account_id, l.id, l.entry_id, l.kind, l.share, l.order_id, l.order_line_id,
            l.debit, l.credit
-      FROM bounds b
-      JOIN commissions_ledgerline l
-        ON l.account_id = b.account_id AND l.id > b.after_line_id AND l.id <= b.to_line_id
-     WHERE l.kind <> 'settlement'
+      FROM commissions_ledgerline l
+      JOIN bounds b ON b.account_id = l.account_id
+     WHERE l.purpose = 'partner_available' AND l.currency = %(currency)s
+       AND l.id > %(lowest_after)s AND l.id <= %(watermark)s
+       AND l.id > b.after_line_id AND l.id <= b.to_line_id
+       AND l.kind <> 'settlement'
 ),
 per_account AS (
     SELECT account_id,
@@ -452,9 +465,6 @@ def _prepare(run: SettlementRun) -> None:
         if run.trigger == SettlementRunTrigger.SCHEDULE
         else list(PayoutSchedule.values)
     )
-    candidates = LedgerAccount.objects.filter(
-        purpose=P.PARTNER_AVAILABLE, currency=run.currency
-    ).count()
     with connection.cursor() as cursor:
         # Runs of one currency compute their ranges one at a time: each starts where the last
         # committed settlement of the account ended.
@@ -462,6 +472,16 @@ def _prepare(run: SettlementRun) -> None:
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
             [f"settlement_ranges:{run.currency}"],
         )
+        # A batch job's sorts and hashes over many lines: memory rather than temporary files,
+        # and no JIT compilation (it costs more than it saves on this query's estimates).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL jit = off")
+        accounts = LedgerAccount.objects.filter(
+            purpose=P.PARTNER_AVAILABLE, currency=run.currency
+        ).annotate(last=Coalesce(Max("settlements__to_line_id"), 0))
+        candidates = accounts.aggregate(n=Count("id"), lowest=Min("last"))
+        # Where the oldest unsettled range begins: the planner reads only the lines after it
+        # (an index range scan on a day's lines, or one pass over a first run's history).
         cursor.execute(
             PREPARE_SQL,
             {
@@ -471,7 +491,8 @@ def _prepare(run: SettlementRun) -> None:
                 "watermark": run.watermark_line_id,
                 "cutoff": period_cutoff(run.period_end),
                 "period_end": run.period_end,
-                "ids": [new_id("stl") for _ in range(candidates)],
+                "lowest_after": candidates["lowest"] or 0,
+                "ids": [new_id("stl") for _ in range(candidates["n"])],
                 "now": timezone.now(),
             },
         )
@@ -546,7 +567,15 @@ def settlement_post_entries(*, settlement_ids: list[str]) -> list[Settlement]:
     for settlement, entry in zip(batch, entries, strict=True):
         settlement.entry = entry
         settlement.updated = now
-    Settlement.objects.bulk_update(batch, ["entry", "updated"])
+    # Each settlement's entry is the one posted under its idempotency key: one UPDATE.
+    Settlement.objects.filter(pk__in=[s.pk for s in batch]).update(
+        entry=Subquery(
+            LedgerEntry.objects.filter(
+                idempotency_key=Concat(Value("settlement:"), OuterRef("pk"))
+            ).values("pk")[:1]
+        ),
+        updated=now,
+    )
     event_publish_many(
         events=[("settlement.created", s.pk, settlement_data(s), [s.partner_id]) for s in batch]
     )

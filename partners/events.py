@@ -103,7 +103,17 @@ def event_publish_many(
     created = Event.objects.bulk_create(rows)
     for event in created:
         event.body = event_body(event)
-    Event.objects.bulk_update(created, ["body"])
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        # One UPDATE from two arrays: bulk_update's CASE over hundreds of rows is much slower.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE partners_event AS e SET body = v.body"
+                " FROM unnest(%s::text[], %s::text[]) AS v(id, body) WHERE e.id = v.id",
+                [[e.pk for e in created], [e.body for e in created]],
+            )
+    else:
+        Event.objects.bulk_update(created, ["body"])
     recipients = [
         (event, sorted({pid for pid in partner_ids if pid}))
         for event, (_, _, _, partner_ids) in zip(created, events, strict=True)
