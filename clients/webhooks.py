@@ -189,10 +189,6 @@ class WebhookReceiver:
             mine = [e for e in self.events if self.object_key(e) == object_id]
         return sorted(mine, key=lambda e: e.get("sequence", 0))
 
-    def types(self) -> list[str]:
-        with self._lock:
-            return [e.get("type", "") for e in self.events]
-
     def wait_for(
         self, predicate: Callable[[list[dict]], bool], *, timeout: float = 10.0
     ) -> list[dict]:

@@ -17,14 +17,13 @@ from typing import TextIO
 
 from clients.api import LiveCommerceClient
 
-REPORT_FIGURES = (
-    "gross_merchandise_value",
-    "refunds",
-    "platform_commission",
-    "creator_commission",
-    "fulfillment_fees",
-    "net_to_brands",
-)
+# The report's net shares, and the order breakdown's name for each.
+SHARES = {
+    "platform_commission": "platform_commission",
+    "creator_commission": "creator_commission",
+    "fulfillment_fees": "fulfillment_fees",
+    "net_to_brands": "brand_net",
+}
 
 
 @dataclass
@@ -53,10 +52,6 @@ class Finance:
     def __init__(self, client: LiveCommerceClient) -> None:
         self.client = client
 
-    def available(self, partner_id: str, currency: str) -> Decimal:
-        rows = self.client.balances(partner=partner_id)
-        return sum((money(r["available"]) for r in rows if r["currency"] == currency), Decimal())
-
     def balance(self, partner_id: str, currency: str) -> dict:
         for row in self.client.balances(partner=partner_id):
             if row["currency"] == currency:
@@ -74,7 +69,7 @@ class Finance:
     ) -> Settled:
         """Run the settlement for the period, wait for it, and mark each payout paid."""
         payees = list(payees)
-        before = {p: self.available(p, currency) for p in payees}
+        before = {p: money(self.balance(p, currency)["available"]) for p in payees}
         run = self.client.settlements.run(period_end=period_end, currency=currency)
         created = datetime.fromisoformat(run["created"].replace("Z", "+00:00"))
         reused = started_after is not None and created < started_after
@@ -128,27 +123,17 @@ def report_check(row: dict | None, breakdowns: list[dict], label: str) -> list[C
         return [Check(f"{label} appears in the commission report", not breakdowns)]
     summed: dict[str, Decimal] = defaultdict(Decimal)
     for totals in breakdowns:
-        for share in ("platform_commission", "creator_commission", "fulfillment_fees"):
-            summed[share] += money(totals[share])
-        summed["net_to_brands"] += money(totals["brand_net"])
-    checks = []
-    for figure in (
-        "platform_commission",
-        "creator_commission",
-        "fulfillment_fees",
-        "net_to_brands",
-    ):
-        checks.append(
-            Check(
-                f"report {figure} = orders' breakdowns",
-                money(row[figure]) == summed[figure],
-                f"report {row[figure]}, breakdowns {summed[figure]}",
-            )
+        for figure, share in SHARES.items():
+            summed[figure] += money(totals[share])
+    checks = [
+        Check(
+            f"report {figure} = orders' breakdowns",
+            money(row[figure]) == summed[figure],
+            f"report {row[figure]}, breakdowns {summed[figure]}",
         )
-    parts = sum(
-        (money(row[f]) for f in REPORT_FIGURES[2:]),
-        Decimal(),
-    )
+        for figure in SHARES
+    ]
+    parts = sum((money(row[figure]) for figure in SHARES), Decimal())
     gmv_net = money(row["gross_merchandise_value"]) - money(row["refunds"])
     checks.append(
         Check("report shares add up to GMV - refunds", parts == gmv_net, f"{parts} = {gmv_net}")

@@ -87,7 +87,8 @@ class FulfillmentPartner:
 
     def _on_event(self, event: dict) -> None:
         # Called on the receiver's thread: only note the work, answer 200 at once.
-        self.stats["webhooks"] += 1
+        with self._lock:  # deliveries may arrive on several receiver threads at once
+            self.stats["webhooks"] += 1
         self._enqueue(event["data"]["id"])
 
     def catch_up(self) -> int:

@@ -45,9 +45,7 @@ class HostApp:
         self.return_rate = return_rate
         self.session: dict | None = None
         self.stats: Counter[str] = Counter()
-        self._local = threading.local()
-        self._clients: list[LiveCommerceClient] = []
-        self._clients_lock = threading.Lock()
+        self._stats_lock = threading.Lock()  # viewers finish on several threads
 
     # --- the live session ---
 
@@ -84,27 +82,16 @@ class HostApp:
                 on_purchase(purchase)
             return purchase
 
-        try:
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="viewer") as pool:
-                return list(pool.map(shop, range(viewers)))
-        finally:
-            with self._clients_lock:
-                for client in self._clients:
-                    client.close()
-                self._clients.clear()
-
-    def _api(self) -> LiveCommerceClient:
-        # requests sessions are not shared between threads: one client per viewer thread.
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self.client.with_key(self.client.key or "")
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="viewer") as pool:
+            return list(pool.map(shop, range(viewers)))
 
     def _viewer(self, index: int, catalog: list[list[dict]]) -> Purchase:
+        # Each viewer is its own app session (a requests session is not shared across threads).
+        with self.client.with_key(self.client.key or "") as api:
+            return self._shop(api, index, catalog)
+
+    def _shop(self, api: LiveCommerceClient, index: int, catalog: list[list[dict]]) -> Purchase:
         rng = random.Random(self.seed * 100_003 + index)
-        api = self._api()
         viewer = f"viewer-{index:04d}"
         brand_products = rng.choice(catalog)
         picks = rng.sample(brand_products, k=min(len(brand_products), rng.choice([1, 1, 2])))
@@ -149,7 +136,8 @@ class HostApp:
         return Purchase(viewer, "refunded", api.orders.get(order["id"]))
 
     def _count(self, purchase: Purchase) -> Purchase:
-        self.stats[purchase.outcome] += 1
+        with self._stats_lock:
+            self.stats[purchase.outcome] += 1
         return purchase
 
     # --- after delivery ---
