@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The README's first command: set up and run the service with demo data and its docs.
-# Needs only Python 3.11+: SQLite and in-process Celery tasks unless DATABASE_URL /
-# CELERY_BROKER_URL say otherwise.
+# The README's first command: set up and run the service with demo data and its docs, then run
+# the live-shopping scenario against it (SCENARIO=0 to skip). Needs only Python 3.11+: SQLite and
+# in-process Celery tasks unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+SCENARIO="${SCENARIO:-1}"
+# Demo defaults: orders complete as soon as the operator closes return windows (so the scenario's
+# money settles today), and the simulated fulfillment partner's webhook receiver on loopback is
+# allowed. Set them yourself to see production behaviour.
+export RETURN_WINDOW_DAYS="${RETURN_WINDOW_DAYS:-0}"
+export WEBHOOK_ALLOW_PRIVATE_URLS="${WEBHOOK_ALLOW_PRIVATE_URLS:-true}"
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> Creating the virtualenv in .venv"
@@ -23,13 +29,33 @@ mkdir -p var
 echo "==> Loading the demo platform"
 .venv/bin/python manage.py load_demo --env-file var/demo.env
 
+echo "==> Starting the API on http://$HOST:$PORT/"
+.venv/bin/python manage.py runserver "$HOST:$PORT" --noreload &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 1 60); do
+  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://$HOST:$PORT/healthz', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+
+if [ "$SCENARIO" != "0" ]; then
+  echo "==> Running the live-shopping scenario against it (SCENARIO=0 skips this)"
+  .venv/bin/python -m clients.simulators --base-url "http://$HOST:$PORT" --env-file var/demo.env \
+    --operator-command ".venv/bin/python manage.py close_return_windows" \
+    || echo "    The scenario reported a problem (see above); the service keeps running."
+fi
+
 cat <<MSG
 
-==> Serving the API on http://$HOST:$PORT/api/v1/
+==> The API is serving on http://$HOST:$PORT/api/v1/
     Docs:    http://$HOST:$PORT/api/docs/  (Swagger UI)   http://$HOST:$PORT/api/redoc/
     Schema:  http://$HOST:$PORT/api/schema/
-    Try:     curl -H "Authorization: Bearer \$(grep ^HOST_APP_KEY var/demo.env | cut -d= -f2)" http://$HOST:$PORT/api/v1/me
-    The demo keys are also in var/demo.env. Stop with Ctrl-C.
+    Keys:    var/demo.env (printed above). Try:
+             curl -H "Authorization: Bearer \$(grep ^HOST_APP_KEY var/demo.env | cut -d= -f2)" http://$HOST:$PORT/api/v1/me
+    Run the scenario again: .venv/bin/python -m clients.simulators --base-url http://$HOST:$PORT --env-file var/demo.env
+    Stop with Ctrl-C.
 
 MSG
-exec .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload
+wait $SERVER
