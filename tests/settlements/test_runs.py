@@ -432,3 +432,34 @@ def test_publishing_events_in_a_batch_numbers_them_like_one_by_one(parties):
     assert list(WebhookDelivery.objects.values_list("event_id", "endpoint_id")) == [
         (events[0].pk, endpoint.pk)
     ]
+
+
+def test_the_run_settlements_command_runs_what_the_schedule_would(parties):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    parties.creator.payout_schedule = PayoutSchedule.MONTHLY
+    parties.creator.save()
+    flows.sell(parties, at=day(5), released_at=day(4))
+    period_end = date_ago(3)
+    if (period_end + timedelta(days=1)).day == 1:  # a month's last day: monthly payees are due
+        period_end = date_ago(4)
+    out = StringIO()
+
+    call_command("run_settlements", "--period-end", period_end.isoformat(), stdout=out)
+
+    run = SettlementRun.objects.get()
+    assert run.trigger == "schedule" and run.status == "completed"
+    assert set(Settlement.objects.values_list("partner_id", flat=True)) == {
+        parties.brand.pk,
+        parties.fulfillment.pk,
+    }
+    assert (
+        f"{run.pk} USD up to {period_end.isoformat()}: completed, 2 settlements" in out.getvalue()
+    )
+    # again: the completed run is left as it is
+    call_command("run_settlements", "--period-end", period_end.isoformat(), stdout=StringIO())
+    assert Settlement.objects.count() == 2
+    with pytest.raises(CommandError):
+        call_command("run_settlements", "--period-end", period_end.isoformat(), "--currency", "usd")
