@@ -86,6 +86,15 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves concurrent requests too: every transaction takes SQLite's
+    # write lock up front (select_for_update is a no-op there, so this is what serialises
+    # inventory and status changes) and waits for it instead of failing with "locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -133,6 +142,8 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60))
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # --- Django REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
