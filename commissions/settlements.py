@@ -472,10 +472,13 @@ def _prepare(run: SettlementRun) -> None:
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
             [f"settlement_ranges:{run.currency}"],
         )
-        # A batch job's sorts and hashes over many lines: memory rather than temporary files,
-        # and no JIT compilation (it costs more than it saves on this query's estimates).
+        # A batch job's sorts and hashes over many lines: memory rather than temporary files;
+        # no JIT compilation (it costs more than it saves here); and the lines meet their
+        # account's range in a hash join on the (few) accounts: a merge join, which the
+        # planner picks when it misjudges the CTEs' sizes, sorts every line first.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         accounts = LedgerAccount.objects.filter(
             purpose=P.PARTNER_AVAILABLE, currency=run.currency
         ).annotate(last=Coalesce(Max("settlements__to_line_id"), 0))
