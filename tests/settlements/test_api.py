@@ -414,3 +414,20 @@ def test_ops_onboards_a_payee_with_its_payout_terms(ops):
     )
     assert response.status_code == 201, response.content
     assert response.json()["minimum_payout"] == {"USD": "50.00"}
+
+
+def test_lines_and_runs_lists_take_a_fixed_number_of_queries(
+    settled, finance, django_assert_max_num_queries
+):
+    settlement = brand_settlement(settled)
+    url = f"/api/v1/settlements/{settlement.pk}/lines"
+    with django_assert_max_num_queries(6) as few:
+        assert len(finance.get(url).json()["results"]) == 2
+    for _ in range(5):
+        flows.sell(settled, at=day(2), released_at=day(2))
+    run_settlements(date_ago(1))
+    later = Settlement.objects.get(partner=settled.brand, period_end=date_ago(1))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(finance.get(f"/api/v1/settlements/{later.pk}/lines").json()["results"]) == 5
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(finance.get("/api/v1/settlement-runs").json()["results"]) == 2
