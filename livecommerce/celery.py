@@ -8,7 +8,7 @@ beat (``celery -A livecommerce beat``) runs the periodic ones below. Without a b
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
@@ -18,6 +18,23 @@ app = Celery("livecommerce")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("webhooks"), Queue("settlements"))
 app.autodiscover_tasks()
+
+# A worker process keeps its database connection from task to task. Celery's Django fixup would
+# otherwise close it before and after every task, so each webhook send opened a new PostgreSQL
+# connection (a third of a send's time in bench/bench_webhooks.py). Django's own rule decides
+# instead, as at the end of a web request: CONN_MAX_AGE, or a connection an error left unusable.
+app.conf.CELERY_DB_REUSE_MAX = 1000
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(sender=None, **kwargs) -> None:
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # in the caller's process and maybe its transaction, like the fixup
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 # Task names are strings so that this module imports no app.
 app.conf.beat_schedule = {
