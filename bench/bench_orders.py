@@ -1,0 +1,889 @@
+"""Benchmark: the order rush of a live show, against gunicorn on PostgreSQL, side by side.
+
+    .venv/bin/python bench/bench_orders.py                 # measure and print the tables
+    .venv/bin/python bench/bench_orders.py --write-docs    # also update docs/benchmarks.md
+    .venv/bin/python bench/bench_orders.py --duration 5    # a quick try
+
+Makes its own database (``lc_bench_orders``, dropped and re-created) with one host app, a brand
+with its fulfillment partner, a creator hosting a live show that features 20 products (a
+billion units each), a commission plan, 16 API keys of the host app (one per client) and a
+webhook endpoint of the host app subscribed to every event, pointing at a loopback receiver.
+Then it starts, on 127.0.0.1, the receiver, gunicorn (``--workers``, sync by default) and a
+Celery worker on its own Redis database, so every order's webhooks are really sent while the
+clients run, and measures, each phase for ``--duration`` seconds with ``--clients`` threads
+(``requests.Session`` each, no think time, an ``Idempotency-Key`` on every POST as the Python
+client sends):
+
+1. baseline, pgbench: ``bench/pgbench_order.sql``, the writes of one order created and paid as
+   one SQL transaction, with the same number of clients, before anything else runs;
+2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn;
+3. ``POST /orders`` alone (two products from the show), then ``POST /orders/{id}/pay`` alone
+   on the orders just placed: each call's own requests/s and latency;
+4. the rush: each client places an order and pays it, again and again: orders/s;
+5. the same at half that rate, paced: the latency a client sees when the service keeps up;
+6. a py-spy profile of the gunicorn workers during a further rush (not timed).
+
+Prints the tables, saves ``bench/results/orders.json`` and, with ``--write-docs``, replaces
+the "Order rush" and "Profile of the order path" sections of docs/benchmarks.md.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DB_NAME = os.environ.get("BENCH_ORDERS_DB", "lc_bench_orders")
+REDIS_DB = int(os.environ.get("BENCH_ORDERS_REDIS_DB", "12"))
+PRODUCTS = 20
+PRODUCT_PREFIX = "prd_bench_"
+PRICE = 1999  # minor units (USD)
+SHIPPING, TAX = "4.99", "3.20"
+PGBENCH_SCRIPT = common.ROOT / "bench" / "pgbench_order.sql"
+
+# Targets from issue 10 (ratios measured in the same run).
+TARGET_CALL_RATIO = 0.40  # create and pay, each, of the minimal endpoint's requests/s
+TARGET_P99_MS = 50.0
+TARGET_PGBENCH_RATIO = 0.10  # orders/s (create + pay) of pgbench's transactions/s
+
+
+# --- Data -------------------------------------------------------------------------------------
+
+
+def prepare(receiver_url: str, clients: int) -> dict:
+    """The partners, catalog, live show, plan, keys and webhook endpoint; their ids and keys."""
+    from django.utils import timezone
+
+    from commissions.models import CommissionPlan
+    from orders.models import Product
+    from orders.services import live_session_create, live_session_start
+    from partners.choices import PartnerKind
+    from partners.services import api_key_create, partner_create
+    from partners.webhooks.services import webhook_endpoint_create
+
+    fulfiller = partner_create(kind=PartnerKind.FULFILLMENT, name="Bench fulfiller")
+    brand = partner_create(
+        kind=PartnerKind.BRAND, name="Bench brand", fulfillment_partner=fulfiller
+    )
+    creator = partner_create(kind=PartnerKind.CREATOR, name="Bench creator")
+    host_app = partner_create(kind=PartnerKind.HOST_APP, name="Bench host app")
+    plan = CommissionPlan.objects.create(
+        name="Bench plan",
+        platform_rate_bps=800,
+        creator_rate_bps=500,
+        fulfillment_rate_bps=300,
+        effective_from=timezone.now() - timedelta(days=1),
+    )
+    Product.objects.bulk_create(
+        [
+            Product(
+                id=f"{PRODUCT_PREFIX}{n:03d}",
+                brand=brand,
+                sku=f"SKU-{n}",
+                title=f"Product {n}",
+                category="beauty",
+                price=PRICE,
+                currency="USD",
+                inventory=1_000_000_000,
+            )
+            for n in range(1, PRODUCTS + 1)
+        ]
+    )
+    session = live_session_create(
+        producer=host_app,
+        title="Bench live show",
+        scheduled_start=timezone.now(),
+        creator_id=creator.pk,
+        product_ids=[f"{PRODUCT_PREFIX}{n:03d}" for n in range(1, PRODUCTS + 1)],
+    )
+    live_session_start(session=session, actor=host_app)
+    keys = [api_key_create(name=f"bench {n}", partner=host_app)[1] for n in range(clients)]
+    endpoint = webhook_endpoint_create(partner=host_app, url=receiver_url, events=["*"])
+    return {
+        "host_app": host_app.pk,
+        "brand": brand.pk,
+        "fulfiller": fulfiller.pk,
+        "creator": creator.pk,
+        "session": session.pk,
+        "plan": plan.pk,
+        "endpoint": endpoint.pk,
+        "keys": keys,
+    }
+
+
+def order_body(n: int, session: str, rng) -> dict:
+    first = rng.randrange(1, PRODUCTS + 1)
+    second = 1 + (first + rng.randrange(0, PRODUCTS - 1)) % PRODUCTS
+    return {
+        "lines": [
+            {"product": f"{PRODUCT_PREFIX}{first:03d}", "quantity": 1},
+            {"product": f"{PRODUCT_PREFIX}{second:03d}", "quantity": 1},
+        ],
+        "live_session": session,
+        "buyer": {"reference": f"viewer-{n}", "email": "viewer@example.com"},
+        "shipping_address": {"line1": "1 Main St", "city": "Austin", "country": "US"},
+        "shipping_amount": SHIPPING,
+        "tax_amount": TAX,
+    }
+
+
+def in_process_order(data: dict) -> dict:
+    """One order placed and paid in this process through the API (Django's test client): the
+    queries each call runs, and what the order wrote (for the pgbench script's parameters)."""
+    import random
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from commissions.models import LedgerAccount
+    from partners.models import Event
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {data['keys'][0]}")
+    calls = {}
+    with CaptureQueriesContext(connection) as create_queries:
+        response = client.post(
+            "/api/v1/orders",
+            order_body(0, data["session"], random.Random(0)),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+    assert response.status_code == 201, response.content
+    order = response.json()
+    calls["create"] = [q["sql"] for q in create_queries.captured_queries]
+    with CaptureQueriesContext(connection) as pay_queries:
+        response = client.post(
+            f"/api/v1/orders/{order['id']}/pay",
+            {"amount": order["total"], "payment_reference": "pi_warmup"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+    assert response.status_code == 200, response.content
+    calls["pay"] = [q["sql"] for q in pay_queries.captured_queries]
+    accounts = {
+        (a.purpose, a.partner_id): a.pk for a in LedgerAccount.objects.filter(currency="USD")
+    }
+    events = {e.type: e for e in Event.objects.filter(object_id=order["id"])}
+    return {"order": order, "queries": calls, "accounts": accounts, "events": events}
+
+
+def statement_kinds(queries: list[str]) -> dict[str, int]:
+    kinds: Counter = Counter()
+    for sql in queries:
+        word = sql.lstrip().split(None, 1)[0].upper()
+        if word == "SELECT" and "FOR UPDATE" in sql.upper():
+            word = "SELECT ... FOR UPDATE"
+        kinds[word] += 1
+    return dict(kinds)
+
+
+# --- pgbench ----------------------------------------------------------------------------------
+
+
+def pgbench_variables(data: dict, warm: dict) -> dict[str, str]:
+    from livecommerce import money
+
+    split = money.split_line(
+        paid=PRICE, platform_rate_bps=800, creator_rate_bps=500, fulfillment_rate_bps=300
+    )
+    accounts = warm["accounts"]
+    created, paid = warm["events"]["order.created"], warm["events"]["order.paid"]
+    shipping = money.to_minor(SHIPPING, "USD")
+    tax = money.to_minor(TAX, "USD")
+    return {
+        "products": str(PRODUCTS),
+        "product_prefix": PRODUCT_PREFIX,
+        "price": str(PRICE),
+        "shipping": str(shipping),
+        "tax": str(tax),
+        "total_text": money.to_decimal_string(2 * PRICE + shipping + tax, "USD"),
+        "platform": str(split.platform_commission),
+        "creator_share": str(split.creator_commission),
+        "fulfillment": str(split.fulfillment_fee),
+        "brand_net": str(split.brand_net),
+        "platform_bps": "800",
+        "creator_bps": "500",
+        "fulfillment_bps": "300",
+        "host_app": data["host_app"],
+        "brand": data["brand"],
+        "fulfiller": data["fulfiller"],
+        "creator": data["creator"],
+        "session": data["session"],
+        "plan": data["plan"],
+        "endpoint": data["endpoint"],
+        "acc_clearing": accounts[("buyer_funds_clearing", None)],
+        "acc_platform": accounts[("platform_revenue", None)],
+        "acc_tax": accounts[("tax_payable", None)],
+        "acc_creator": accounts[("partner_pending", data["creator"])],
+        "acc_fulfiller": accounts[("partner_pending", data["fulfiller"])],
+        "acc_brand": accounts[("partner_pending", data["brand"])],
+        "created_data": json.dumps(created.data),
+        "created_body": created.body,
+        "paid_data": json.dumps(paid.data),
+        "paid_body": paid.body,
+    }
+
+
+def run_pgbench(variables: dict, *, clients: int, duration: float) -> dict:
+    """pgbench with the order script; transactions/s and per-transaction latency."""
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        raise SystemExit("pgbench is missing: apt-get install postgresql-client (see run_all.sh)")
+    log_dir = common.LOG_DIR / "pgbench"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    command = [
+        pgbench,
+        "-n",
+        "-M",
+        "extended",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, os.cpu_count() or 1)),
+        "-T",
+        str(int(duration)),
+        "-f",
+        str(PGBENCH_SCRIPT),
+        "-l",
+        "--log-prefix",
+        str(log_dir / "tx"),
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+    ]
+    for name, value in variables.items():
+        command += ["-D", f"{name}={value}"]
+    command.append(DB_NAME)
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{completed.stdout}\n{completed.stderr}")
+    out = completed.stdout
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    latencies = []
+    for path in log_dir.glob("tx*"):
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            latencies.append(int(parts[2]) / 1000)  # microseconds -> ms
+    return {
+        "tps": tps,
+        "transactions": len(latencies),
+        "failed": int(failed.group(1)) if failed else 0,
+        "p50_ms": common.percentile(latencies, 50),
+        "p95_ms": common.percentile(latencies, 95),
+        "p99_ms": common.percentile(latencies, 99),
+        "statements": sum(
+            1
+            for line in PGBENCH_SCRIPT.read_text().split(";")
+            if re.search(r"^\s*(SELECT|INSERT|UPDATE|BEGIN|COMMIT)", line, re.M)
+        ),
+    }
+
+
+# --- Load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """What the clients saw in one phase: per call, its latencies (ms) and statuses."""
+
+    name: str
+    started: float = 0.0
+    ended: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, call: str, elapsed: float, status: int | str) -> None:
+        with self.lock:
+            self.statuses[call][status] += 1
+            if isinstance(status, int) and 200 <= status < 300:
+                self.latencies[call].append(elapsed * 1000)
+
+    def summary(self, call: str) -> dict:
+        seconds = self.ended - self.started
+        ok = self.latencies[call]
+        failed = sum(n for s, n in self.statuses[call].items() if s not in (200, 201))
+        return {
+            "calls": len(ok),
+            "per_s": len(ok) / seconds if seconds else 0.0,
+            "errors": failed,
+            "statuses": {str(k): v for k, v in self.statuses[call].items()},
+            "p50_ms": common.percentile(ok, 50),
+            "p95_ms": common.percentile(ok, 95),
+            "p99_ms": common.percentile(ok, 99),
+            "mean_ms": statistics.fmean(ok) if ok else float("nan"),
+            "seconds": seconds,
+        }
+
+
+def run_clients(phase: Phase, *, clients: int, duration: float, iteration, pace: float = 0.0):
+    """``clients`` threads calling ``iteration(session, client, phase)`` until the deadline.
+
+    With ``pace`` (seconds), each client starts an iteration every ``pace`` seconds at most
+    (staggered), so the clients together offer a fixed rate instead of all they can.
+    """
+    import requests
+
+    start_barrier = threading.Barrier(clients + 1)
+    cpu_before = time.process_time()
+
+    def client(number: int) -> None:
+        session = requests.Session()
+        start_barrier.wait()
+        next_start = phase.started + (pace * number / clients if pace else 0.0)
+        try:
+            while True:
+                now = time.monotonic()
+                if pace and next_start > now:
+                    time.sleep(next_start - now)
+                if time.monotonic() >= phase.started + duration:
+                    return
+                next_start = max(next_start + pace, time.monotonic()) if pace else 0.0
+                try:
+                    iteration(session, number, phase)
+                except Exception as exc:  # a broken connection is an error of that call
+                    with phase.lock:
+                        phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                        phase.statuses["exception"][type(exc).__name__] += 1
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    phase.started = time.monotonic()
+    start_barrier.wait()
+    for thread in threads:
+        thread.join()
+    phase.ended = time.monotonic()
+    phase.client_cpu_s = time.process_time() - cpu_before
+    return phase
+
+
+def timed_post(session, phase: Phase, call: str, url: str, body: dict, headers: dict):
+    started = time.monotonic()
+    response = session.post(url, json=body, headers=headers, timeout=30)
+    phase.record(call, time.monotonic() - started, response.status_code)
+    return response
+
+
+# --- Profile ----------------------------------------------------------------------------------
+
+
+def profile(master_pid: int, seconds: int, out: Path) -> bool:
+    """py-spy record of every gunicorn worker (``--subprocesses``), idle frames included (a
+    worker waiting for PostgreSQL is idle), as collapsed stacks; False if py-spy cannot attach."""
+    py_spy = common.VENV_BIN / "py-spy"
+    if not py_spy.exists():
+        return False
+    completed = subprocess.run(
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(master_pid),
+            "--subprocesses",
+            "--idle",
+            "--rate",
+            "200",
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0 or not out.exists():
+        print(f"py-spy could not record: {completed.stderr.strip()[:500]}")
+        return False
+    return True
+
+
+# Buckets for the profile's table: the first rule a sample's stack matches (innermost frames
+# first) names where the worker was.
+PROFILE_BUCKETS = [
+    ("waiting for PostgreSQL (queries, commit)", ("psycopg", "pq_", "execute (psycopg")),
+    ("JSON rendering / parsing", ("json", "renderers.py", "parsers.py")),
+    ("serializers (to_representation, validation)", ("serializers", "fields.py")),
+    ("ORM: building SQL, making model objects", ("django/db/models",)),
+    ("API key check (hashing)", ("rest_framework_api_key", "hashers")),
+    ("Celery: queueing webhooks on commit (Redis)", ("kombu", "celery", "redis")),
+    ("middleware (sessions, idempotency, metrics, ...)", ("middleware", "idempotency")),
+]
+
+
+def summarise_profile(raw: Path) -> dict:
+    """From py-spy's collapsed stacks of the workers: where request time went."""
+    in_request = 0
+    buckets: Counter = Counter()
+    own: Counter = Counter()
+    cumulative: Counter = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        count = int(count)
+        frames = stack.split(";")
+        if not any("django/core/handlers" in f for f in frames):
+            continue  # the worker between requests (waiting for a connection)
+        in_request += count
+        own[_frame_name(frames[-1])] += count
+        seen = set()
+        for frame in frames:
+            name = _frame_name(frame)
+            if name not in seen and _is_project(frame):
+                cumulative[name] += count
+                seen.add(name)
+        text = ";".join(reversed(frames))
+        for label, needles in PROFILE_BUCKETS:
+            if any(n in text for n in needles):
+                buckets[label] += count
+                break
+        else:
+            buckets["other Python (Django, DRF, our code)"] += count
+    return {
+        "samples_in_requests": in_request,
+        "buckets": buckets.most_common(),
+        "own": own.most_common(15),
+        "project_cumulative": cumulative.most_common(25),
+    }
+
+
+def _frame_name(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/file.py:123)"
+    match = re.match(r"(.*) \((.*?):?(\d*)\)$", frame)
+    if not match:
+        return frame
+    function, path, _ = match.groups()
+    short = path.split("site-packages/")[-1].replace(str(common.ROOT) + "/", "")
+    return f"{function} ({short})"
+
+
+PROJECT_PACKAGES = ("livecommerce/", "partners/", "orders/", "commissions/")
+
+
+def _is_project(frame: str) -> bool:
+    # py-spy shortens paths to the package: "order_create (orders/services/orders.py:40)"
+    match = re.match(r".* \((.*?):?\d*\)$", frame)
+    path = match.group(1) if match else ""
+    return path.replace(str(common.ROOT) + "/", "").startswith(PROJECT_PACKAGES)
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help=">1: gthread workers")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--profile-seconds", type=int, default=15)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    load_before = common.load_average()
+    common.create_database(DB_NAME)
+    # The bench process queues to the worker's broker too: the in-process order's webhooks
+    # leave through Redis as they do from gunicorn, instead of being sent inline (eager).
+    common.setup_django(DB_NAME, broker_db=REDIS_DB)
+    common.migrate()
+    common.flush_redis(REDIS_DB)
+
+    receiver = common.Receiver("orders-receiver")
+    try:
+        data = prepare(receiver.url, args.clients)
+        warm = in_process_order(data)
+        variables = pgbench_variables(data, warm)
+        results = measure(args, data, variables)
+    finally:
+        receiver.stop()
+    results["webhooks_received"] = len(receiver.arrivals())
+    results["queries"] = {
+        call: {"count": len(queries), "kinds": statement_kinds(queries)}
+        for call, queries in warm["queries"].items()
+    }
+    results["load_before"] = load_before
+    results["load_after"] = common.load_average()
+    results["config"] = vars(args)
+    results["machine"] = common.machine()
+    results["date"] = common.today()
+    common.save_result("orders", results)
+    report = render(results)
+    print(report)
+    if args.write_docs:
+        common.write_section("Order rush", report)
+        if results.get("profile"):
+            common.write_section("Profile of the order path", render_profile(results))
+
+
+def measure(args, data: dict, variables: dict) -> dict:
+    import random
+
+    from django.db import connections
+
+    connections.close_all()
+    results: dict = {}
+    print(f"pgbench: {args.clients} clients, {args.duration:.0f} s ...", flush=True)
+    results["pgbench"] = run_pgbench(variables, clients=args.clients, duration=args.duration)
+    print(json.dumps(results["pgbench"]), flush=True)
+
+    port = common.free_port()
+    base = f"http://127.0.0.1:{port}"
+    broker = f"{common.REDIS_BASE}/{REDIS_DB}"
+    env = {
+        **common.SERVICE_ENV,
+        "DATABASE_URL": f"{common.DB_HOST}/{DB_NAME}",
+        "CELERY_BROKER_URL": broker,
+        "BENCH_ENDPOINTS": "true",
+    }
+    web = common.gunicorn(port=port, env=env, workers=args.workers, threads=args.threads)
+    worker = common.celery_worker(env=env, concurrency=args.celery_concurrency)
+    with common.running(worker, web):
+        common.wait_http(f"{base}/healthz", web)
+        common.wait_celery(broker, worker)
+        keys = data["keys"]
+        rngs = [random.Random(n) for n in range(args.clients)]
+        counter = iter(range(1, 10**9))
+
+        def headers(client: int) -> dict:
+            return {"Authorization": f"Bearer {keys[client]}", "Idempotency-Key": uuid.uuid4().hex}
+
+        def ping(session, client, phase):
+            timed_post(session, phase, "ping", f"{base}/api/v1/_bench/ping-insert", {}, {})
+
+        pending: list[tuple[int, str, str]] = []
+        pending_lock = threading.Lock()
+
+        def place(session, client, phase):
+            body = order_body(next(counter), data["session"], rngs[client])
+            response = timed_post(
+                session, phase, "create", f"{base}/api/v1/orders", body, headers(client)
+            )
+            if response.status_code == 201:
+                return response.json()
+            phase.errors.append(f"create {response.status_code}: {response.text[:200]}")
+            return None
+
+        def create(session, client, phase):
+            order = place(session, client, phase)
+            if order is not None:
+                with pending_lock:
+                    pending.append((client, order["id"], order["total"]))
+
+        def pay_one(session, client, phase, order_id, total):
+            response = timed_post(
+                session,
+                phase,
+                "pay",
+                f"{base}/api/v1/orders/{order_id}/pay",
+                {"amount": total, "payment_reference": f"pi_{order_id}"},
+                headers(client),
+            )
+            if response.status_code != 200:
+                phase.errors.append(f"pay {response.status_code}: {response.text[:200]}")
+
+        def pay(session, client, phase):
+            with pending_lock:
+                if not pending:
+                    raise StopIteration
+                _, order_id, total = pending.pop()
+            pay_one(session, client, phase, order_id, total)
+
+        def rush(session, client, phase):
+            order = place(session, client, phase)
+            if order is not None:
+                pay_one(session, client, phase, order["id"], order["total"])
+
+        def run(name, iteration, duration=args.duration, pace=0.0):
+            print(f"{name}: {args.clients} clients, {duration:.0f} s ...", flush=True)
+            phase = run_clients(
+                Phase(name), clients=args.clients, duration=duration, iteration=iteration, pace=pace
+            )
+            calls = {call: phase.summary(call) for call in phase.latencies}
+            for call, summary in calls.items():
+                print(f"  {call}: {json.dumps(summary)}", flush=True)
+            if phase.errors:
+                print(f"  errors: {Counter(phase.errors).most_common(3)}")
+            return {
+                "calls": calls,
+                "errors": len(phase.errors),
+                "exceptions": dict(phase.statuses.get("exception", {})),
+                "client_cpu_s": phase.client_cpu_s,
+                "seconds": phase.ended - phase.started,
+            }
+
+        run("warm-up", rush, duration=3)
+        results["ping"] = run("minimal DRF endpoint", ping)
+        results["create"] = run("POST /orders", create)
+        results["pay"] = run("POST /orders/{id}/pay", _until_empty(pay))
+        results["pending_left_unpaid"] = len(pending)
+        results["rush"] = run("rush: create + pay", rush)
+        rush_rate = results["rush"]["calls"]["pay"]["per_s"]
+        pace = args.clients / max(rush_rate / 2, 1.0)
+        results["paced"] = run("paced rush at half the rate", rush, pace=pace)
+        results["paced"]["offered_orders_per_s"] = args.clients / pace
+        results["deliveries"] = wait_for_deliveries(timeout=60)
+
+        raw = common.LOG_DIR / "orders-profile.txt"
+        raw.unlink(missing_ok=True)
+        profiler = threading.Thread(
+            target=lambda: results.__setitem__(
+                "profile_ok", profile(web.popen.pid, args.profile_seconds, raw)
+            )
+        )
+        profiler.start()
+        run("rush under py-spy (not timed)", rush, duration=args.profile_seconds + 2)
+        profiler.join()
+        if results.get("profile_ok"):
+            results["profile"] = summarise_profile(raw)
+        results["gunicorn"] = {"workers": args.workers, "threads": args.threads}
+    return results
+
+
+def _until_empty(iteration):
+    def wrapped(session, client, phase):
+        try:
+            iteration(session, client, phase)
+        except StopIteration:
+            time.sleep(0.01)
+
+    return wrapped
+
+
+def wait_for_deliveries(timeout: float) -> dict:
+    """After the rush: how long the Celery worker took to send what the orders owed."""
+    from django.db import connections
+
+    from partners.models import WebhookDelivery
+
+    started = time.monotonic()
+    while True:
+        pending = WebhookDelivery.objects.filter(status="pending").count()
+        if pending == 0 or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.5)
+    counts = Counter(WebhookDelivery.objects.values_list("status", flat=True))
+    connections.close_all()
+    return {
+        "by_status": dict(counts),
+        "drained_after_s": round(time.monotonic() - started, 1),
+        "pending": pending,
+    }
+
+
+# --- Report -----------------------------------------------------------------------------------
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def render(r: dict) -> str:
+    m = r["machine"]
+    pg, ping, create, pay = r["pgbench"], r["ping"]["calls"]["ping"], None, None
+    create = r["create"]["calls"]["create"]
+    pay = r["pay"]["calls"]["pay"]
+    rush_create, rush_pay = r["rush"]["calls"]["create"], r["rush"]["calls"]["pay"]
+    paced_create, paced_pay = r["paced"]["calls"]["create"], r["paced"]["calls"]["pay"]
+    orders_per_s = rush_pay["per_s"]
+    f = common.fmt
+    rows = [
+        [
+            "baseline: pgbench, the order's writes as one SQL transaction",
+            f"{f(pg['tps'])} tx/s",
+            f(pg["p50_ms"]),
+            f(pg["p95_ms"]),
+            f(pg["p99_ms"]),
+            pg["failed"],
+        ],
+        [
+            "baseline: minimal DRF endpoint inserting one row",
+            f"{f(ping['per_s'])} req/s",
+            f(ping["p50_ms"]),
+            f(ping["p95_ms"]),
+            f(ping["p99_ms"]),
+            ping["errors"],
+        ],
+        [
+            "`POST /orders` alone",
+            f"{f(create['per_s'])} req/s",
+            f(create["p50_ms"]),
+            f(create["p95_ms"]),
+            f(create["p99_ms"]),
+            create["errors"],
+        ],
+        [
+            "`POST /orders/{id}/pay` alone",
+            f"{f(pay['per_s'])} req/s",
+            f(pay["p50_ms"]),
+            f(pay["p95_ms"]),
+            f(pay["p99_ms"]),
+            pay["errors"],
+        ],
+        [
+            "rush: create + pay, `POST /orders`",
+            f"{f(orders_per_s)} orders/s",
+            f(rush_create["p50_ms"]),
+            f(rush_create["p95_ms"]),
+            f(rush_create["p99_ms"]),
+            rush_create["errors"],
+        ],
+        [
+            "rush: create + pay, `POST /orders/{id}/pay`",
+            "",
+            f(rush_pay["p50_ms"]),
+            f(rush_pay["p95_ms"]),
+            f(rush_pay["p99_ms"]),
+            rush_pay["errors"],
+        ],
+        [
+            f"paced at {f(r['paced']['offered_orders_per_s'])} orders/s: `POST /orders`",
+            f"{f(paced_pay['per_s'])} orders/s",
+            f(paced_create["p50_ms"]),
+            f(paced_create["p95_ms"]),
+            f(paced_create["p99_ms"]),
+            paced_create["errors"],
+        ],
+        [
+            "paced: `POST /orders/{id}/pay`",
+            "",
+            f(paced_pay["p50_ms"]),
+            f(paced_pay["p95_ms"]),
+            f(paced_pay["p99_ms"]),
+            paced_pay["errors"],
+        ],
+    ]
+    create_ratio = create["per_s"] / ping["per_s"]
+    pay_ratio = pay["per_s"] / ping["per_s"]
+    pgbench_ratio = orders_per_s / pg["tps"]
+    errors = sum(
+        c["errors"] for phase in ("create", "pay", "rush") for c in r[phase]["calls"].values()
+    ) + sum(r[phase]["errors"] for phase in ("create", "pay", "rush"))
+    targets = [
+        [
+            "`POST /orders` req/s / minimal endpoint req/s",
+            f"{create_ratio:.0%}",
+            "≥ 40%",
+            _verdict(create_ratio >= TARGET_CALL_RATIO),
+        ],
+        [
+            "`POST /orders/{id}/pay` req/s / minimal endpoint req/s",
+            f"{pay_ratio:.0%}",
+            "≥ 40%",
+            _verdict(pay_ratio >= TARGET_CALL_RATIO),
+        ],
+        [
+            f"p99 at {r['config']['clients']} clients, create / pay (rush)",
+            f"{f(rush_create['p99_ms'])} / {f(rush_pay['p99_ms'])} ms",
+            "< 50 ms",
+            _verdict(max(rush_create["p99_ms"], rush_pay["p99_ms"]) < TARGET_P99_MS),
+        ],
+        ["errors (create, pay, rush)", str(errors), "0", _verdict(errors == 0)],
+        [
+            "rush orders/s / pgbench order tx/s",
+            f"{pgbench_ratio:.1%}",
+            "≥ 10%",
+            _verdict(pgbench_ratio >= TARGET_PGBENCH_RATIO),
+        ],
+    ]
+    q = r["queries"]
+    deliveries = r["deliveries"]
+    gun = r["gunicorn"]
+    kind = (
+        f"{gun['workers']} sync workers"
+        if gun["threads"] == 1
+        else (f"{gun['workers']} gthread workers x {gun['threads']} threads")
+    )
+    lines = [
+        f"`bench/bench_orders.py` on {r['date']}, {m['nproc']} CPUs ({m['cpu_model']}), "
+        f"PostgreSQL {m['postgresql']}, Redis {m['redis']}, Python {m['python']}. 1-minute load "
+        f"average before / after: {r['load_before']:.2f} / {r['load_after']:.2f}.",
+        "",
+        f"gunicorn with {kind}, a Celery worker (prefork, concurrency "
+        f"{r['config']['celery_concurrency']}) on Redis sending every order's webhooks to a "
+        f"loopback receiver, {r['config']['clients']} client threads in one process "
+        "(`requests.Session` each, no think time, an `Idempotency-Key` on every POST), "
+        f"{r['config']['duration']:.0f} s per phase, all on 127.0.0.1. Each order: two products "
+        "of a live show, shipping and tax. The pgbench script (`bench/pgbench_order.sql`, "
+        f"{pg['statements']} statements) writes what one order created and paid writes, as one "
+        "transaction, with the same number of clients.",
+        "",
+        common.table(
+            ["what", "throughput", "p50 ms", "p95 ms", "p99 ms", "errors"], rows, "lrrrrr"
+        ),
+        "",
+        common.table(["target (same run)", "measured", "target", ""], targets, "lrrl"),
+        "",
+        f"Queries per call (in-process, the same order): `POST /orders` {q['create']['count']} "
+        f"({_kinds(q['create']['kinds'])}), `POST /orders/{{id}}/pay` {q['pay']['count']} "
+        f"({_kinds(q['pay']['kinds'])}); the pgbench script: {pg['statements']} statements for "
+        "both.",
+        "",
+        f"Webhooks during the runs: the worker sent {r['webhooks_received']:,} deliveries to the "
+        f"receiver; after the rush the outbox was {'empty' if not deliveries['pending'] else ''}"
+        f"{'' if not deliveries['pending'] else str(deliveries['pending']) + ' still pending'} "
+        f"{deliveries['drained_after_s']} s later ({_kinds(deliveries['by_status'])}).",
+        "",
+        f"Client process CPU during the rush: {r['rush']['client_cpu_s']:.1f} s of "
+        f"{r['rush']['seconds']:.1f} s (the load generator shares the {m['nproc']} CPUs).",
+    ]
+    return "\n".join(lines)
+
+
+def _kinds(kinds: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def render_profile(r: dict) -> str:
+    p = r["profile"]
+    total = p["samples_in_requests"] or 1
+    buckets = [[label, f"{count / total:.0%}"] for label, count in p["buckets"]]
+    own = [[f"`{name}`", f"{count / total:.1%}"] for name, count in p["own"]]
+    cumulative = [[f"`{name}`", f"{count / total:.0%}"] for name, count in p["project_cumulative"]]
+    return "\n".join(
+        [
+            f"py-spy {r['config']['profile_seconds']} s at 200 Hz on every gunicorn worker "
+            "(`--subprocesses --idle`, so time waiting for PostgreSQL counts) during a further "
+            f"rush after the timed phases; {total:,} samples inside a request. Where request "
+            "time went (first match, innermost frame first):",
+            "",
+            common.table(["where", "share of request time"], buckets, "lr"),
+            "",
+            "Our code, cumulative (a frame and everything it called):",
+            "",
+            common.table(["function", "share"], cumulative, "lr"),
+            "",
+            "Innermost frames (self time):",
+            "",
+            common.table(["function", "share"], own, "lr"),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
