@@ -231,7 +231,21 @@ CELERY_TASK_ROUTES = {
     "partners.tasks.*": {"queue": "webhooks"},
     "commissions.tasks.settlement_*": {"queue": "settlements"},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Socket timeouts: without them a publish to a broker that hangs (accepts the connection, never
+# answers) waits forever, and so does the web request that queued it (tests/system showed it).
+# With one publish retry a broker that is down or hung costs a request at most a few seconds; the
+# outbox keeps the deliveries and the sweeper queues them once it is back.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}

@@ -10,6 +10,7 @@ health, so the two orders never meet.
 import logging
 import random
 from datetime import timedelta
+from time import monotonic
 
 from celery import current_app
 from django.db import transaction
@@ -46,12 +47,41 @@ _time_field = serializers.DateTimeField()  # the API's time format, in event dat
 # --- Queueing ---------------------------------------------------------------------------------
 
 
-def queue_deliveries(delivery_ids: list[str], *, countdown: float | None = None) -> None:
-    """Queue the send task for each delivery (called after commit)."""
+# When the broker refuses a message, this process leaves queueing to the sweeper for a while:
+# a broker that is down or hung then costs one request a timeout, not every request, and the
+# deliveries, released to the sweeper, go out on its first round once the broker is back.
+BROKER_PAUSE = 30.0  # seconds
+_broker_failed_at: float | None = None
+
+
+def queue_deliveries(
+    delivery_ids: list[str], *, countdown: float | None = None, sweeping: bool = False
+) -> None:
+    """Queue the send task for each delivery (called after commit).
+
+    If the broker cannot take them (or failed moments ago), the deliveries are left to the
+    sweeper (``enqueued_at`` cleared) and, for a failure now, the error is raised to the
+    caller's robust on-commit hook, which logs it. The sweeper itself always tries.
+    """
     from partners.tasks import deliver_webhook
 
-    for delivery_id in delivery_ids:
-        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+    global _broker_failed_at
+    paused = _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE
+    if paused and not sweeping:
+        _leave_to_sweeper(delivery_ids)
+        return
+    for done, delivery_id in enumerate(delivery_ids):
+        try:
+            deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+        except Exception:
+            _broker_failed_at = monotonic()
+            _leave_to_sweeper(delivery_ids[done:])
+            raise
+    _broker_failed_at = None
+
+
+def _leave_to_sweeper(delivery_ids: list[str]) -> None:
+    WebhookDelivery.objects.filter(pk__in=delivery_ids, status=PENDING).update(enqueued_at=None)
 
 
 def _countdown_allowed(delay: float) -> bool:
@@ -379,5 +409,5 @@ def webhook_deliveries_sweep(*, now=None) -> int:
         )
         if due:
             WebhookDelivery.objects.filter(pk__in=due).update(enqueued_at=now)
-            transaction.on_commit(lambda: queue_deliveries(due), robust=True)
+            transaction.on_commit(lambda: queue_deliveries(due, sweeping=True), robust=True)
     return len(due)
