@@ -214,11 +214,11 @@ SELECT l.order_id, COUNT(*)
   FROM {lines} l
   JOIN {orders} o ON o.id = l.order_id
  WHERE l.currency = %s AND l.created >= %s AND l.created < %s
-   AND (l.host_app_id IS DISTINCT FROM o.host_app_id
-        OR l.brand_id IS DISTINCT FROM o.brand_id
-        OR l.creator_id IS DISTINCT FROM o.creator_id
-        OR l.fulfillment_partner_id IS DISTINCT FROM o.fulfillment_partner_id
-        OR l.live_session_id IS DISTINCT FROM o.live_session_id
+   AND (l.host_app_id {distinct} o.host_app_id
+        OR l.brand_id {distinct} o.brand_id
+        OR l.creator_id {distinct} o.creator_id
+        OR l.fulfillment_partner_id {distinct} o.fulfillment_partner_id
+        OR l.live_session_id {distinct} o.live_session_id
         OR l.currency <> o.currency)
  GROUP BY l.order_id
  ORDER BY l.order_id
@@ -232,7 +232,11 @@ def _attribution_differences(*, currency: str, date_from: date, date_to: date):
     sql = _ATTRIBUTION_SQL.format(
         lines=connection.ops.quote_name(LedgerLine._meta.db_table),
         orders=connection.ops.quote_name(Order._meta.db_table),
+        # SQLite's null-safe "differs" is IS NOT (IS DISTINCT FROM only from SQLite 3.39).
+        distinct="IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM",
     )
+    # As the ORM passes datetimes (SQLite compares the stored text: the same text format).
+    start, end = (connection.ops.adapt_datetimefield_value(value) for value in (start, end))
     with connection.cursor() as cursor:
         cursor.execute(sql, [currency, start, end, MAX_DIFFERENCES])
         rows = cursor.fetchall()

@@ -206,6 +206,8 @@ def report_sql(
 def _group_key(group_by: str, value) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str):  # SQLite returns the truncated dates as text, not dates
+        return value[:10] if group_by == "day" else value[:7] if group_by == "month" else value
     if group_by == "day":
         return value.isoformat()
     if group_by == "month":

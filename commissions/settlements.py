@@ -28,7 +28,10 @@ finishes it and ends in the same state as an uninterrupted run:
    the same key instead of posting it again).
 A session advisory lock per run keeps two workers from executing one run at once.
 
-Runs need PostgreSQL (the production database): the set-based SQL uses its features.
+On PostgreSQL (production) the statement is ``PREPARE_SQL`` and the locks are PostgreSQL's. On
+SQLite (the embedded default) ``commissions.settlement_portable`` computes the same figures
+with portable SQL and stands in for the locks (SQLite's one write lock, a file lock per run);
+the steps, the postings and the events are this module's on both. Other databases are refused.
 """
 
 import logging
@@ -42,6 +45,7 @@ from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, S
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
+from commissions import settlement_portable
 from commissions.choices import AccountPurpose, EntryKind
 from commissions.ledger import NewEntry, Posting, ledger_post, ledger_post_many
 from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
@@ -99,6 +103,13 @@ def schedules_due(period_end: date) -> list[str]:
     return due
 
 
+def run_schedules(run: SettlementRun) -> list[str]:
+    """The payout schedules a run settles: the schedule's runs those due, finance's all."""
+    if run.trigger == SettlementRunTrigger.SCHEDULE:
+        return schedules_due(run.period_end)
+    return list(PayoutSchedule.values)
+
+
 def _check_period(period_end: date, currency: str) -> None:
     try:
         money.exponent(currency)
@@ -153,6 +164,11 @@ def settlement_run_request(
 def _executing(run: SettlementRun) -> bool:
     """Whether a worker is executing the run now (it holds the run's advisory lock)."""
     key = _RunLock.key_for(run.pk)
+    if connection.vendor == "sqlite":
+        lock = settlement_portable.RunFileLock(key)
+        free = lock.acquire()
+        lock.release()
+        return not free
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
         free = bool(cursor.fetchone()[0])
@@ -234,25 +250,33 @@ class _RunLock:
     """A session-level advisory lock on one run: one executor at a time.
 
     Held across the run's several transactions and released when done, or by PostgreSQL when
-    the worker's connection dies with it.
+    the worker's connection dies with it. On SQLite, a file lock that dies with the process.
     """
 
     def __init__(self, run_id: str) -> None:
         self.key = self.key_for(run_id)
         self.acquired = False
+        self.file_lock = (
+            settlement_portable.RunFileLock(self.key) if connection.vendor == "sqlite" else None
+        )
 
     @staticmethod
     def key_for(run_id: str) -> str:
         return f"settlement_run:{run_id}"
 
     def __enter__(self) -> bool:
+        if self.file_lock is not None:
+            self.acquired = self.file_lock.acquire()
+            return self.acquired
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.key])
             self.acquired = bool(cursor.fetchone()[0])
         return self.acquired
 
     def __exit__(self, *exc_info) -> None:
-        if self.acquired:
+        if self.file_lock is not None:
+            self.file_lock.release()
+        elif self.acquired:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])
 
@@ -264,8 +288,8 @@ def settlement_run_execute(*, run_id: str) -> SettlementRun:
     error marks the run ``failed`` (with the error) and is raised again; running it again
     finishes it without paying anyone twice or skipping anyone.
     """
-    if connection.vendor != "postgresql":
-        raise RuntimeError("Settlement runs need PostgreSQL (set DATABASE_URL).")
+    if connection.vendor not in ("postgresql", "sqlite"):
+        raise RuntimeError(f"Settlement runs need PostgreSQL or SQLite, not {connection.vendor}.")
     with _RunLock(run_id) as acquired:
         if not acquired:
             logger.info("settlement run %s is being executed elsewhere", run_id)
@@ -315,10 +339,17 @@ def _fix_watermark(run: SettlementRun) -> None:
     ``MAX(id)`` alone could pass over a line whose transaction is still open and that range
     would never be settled. A SHARE lock on the lines table waits for every transaction that
     is inserting lines and holds new ones back for the instant of the ``MAX``: every line at or
-    below the watermark is then committed (or rolled back for good).
+    below the watermark is then committed (or rolled back for good). On SQLite, holding the
+    database's one write lock does the same (see ``commissions.settlement_portable``).
     """
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        settlement_portable.hold_write_lock(run.pk)
     locked = SettlementRun.objects.select_for_update().get(pk=run.pk)
-    if locked.watermark_line_id is None:
+    if locked.watermark_line_id is None and sqlite:
+        locked.watermark_line_id = settlement_portable.watermark()
+        locked.save(update_fields=["watermark_line_id"])
+    elif locked.watermark_line_id is None:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '60s'")
             cursor.execute("LOCK TABLE commissions_ledgerline IN SHARE MODE")
@@ -456,15 +487,37 @@ SELECT (SELECT count(*) FROM inserted),
 @transaction.atomic
 def _prepare(run: SettlementRun) -> None:
     """Write every payee's settlement row of the run (one statement), once."""
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        # Held to the commit: runs of the currency compute their ranges one at a time.
+        settlement_portable.hold_write_lock(run.pk)
     locked = SettlementRun.objects.select_for_update().get(pk=run.pk)
     if locked.prepared:
         run.prepared = True
         return
-    schedules = (
-        schedules_due(run.period_end)
-        if run.trigger == SettlementRunTrigger.SCHEDULE
-        else list(PayoutSchedule.values)
+    schedules = run_schedules(run)
+    if sqlite:
+        counts = settlement_portable.settlements_write(run=run, schedules=schedules)
+    else:
+        counts = _prepare_postgresql(run, schedules)
+    settled, below_minimum, non_positive = counts
+    locked.prepared = True
+    locked.below_minimum_count = below_minimum
+    locked.non_positive_count = non_positive
+    locked.save(update_fields=["prepared", "below_minimum_count", "non_positive_count"])
+    run.prepared = True
+    logger.info(
+        "settlement run %s: %s settlements, %s below minimum, %s zero or negative",
+        run.pk,
+        settled,
+        below_minimum,
+        non_positive,
     )
+
+
+def _prepare_postgresql(run: SettlementRun, schedules: list[str]) -> tuple[int, int, int]:
+    """``PREPARE_SQL``: the settlements written; how many were written, below the minimum,
+    and zero or negative."""
     with connection.cursor() as cursor:
         # Runs of one currency compute their ranges one at a time: each starts where the last
         # committed settlement of the account ended.
@@ -499,19 +552,7 @@ def _prepare(run: SettlementRun) -> None:
                 "now": timezone.now(),
             },
         )
-        settled, below_minimum, non_positive = cursor.fetchone()
-    locked.prepared = True
-    locked.below_minimum_count = below_minimum
-    locked.non_positive_count = non_positive
-    locked.save(update_fields=["prepared", "below_minimum_count", "non_positive_count"])
-    run.prepared = True
-    logger.info(
-        "settlement run %s: %s settlements, %s below minimum, %s zero or negative",
-        run.pk,
-        settled,
-        below_minimum,
-        non_positive,
-    )
+        return cursor.fetchone()
 
 
 def _post_entries(run: SettlementRun) -> None:

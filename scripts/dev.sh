@@ -9,6 +9,7 @@ PYTHON="${PYTHON:-python3}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 SCENARIO="${SCENARIO:-1}"
+VIEWERS="${VIEWERS:-40}"  # viewers in the scenario
 # Demo defaults: orders complete as soon as the operator closes return windows (so the scenario's
 # money settles today), and the simulated fulfillment partner's webhook receiver on loopback is
 # allowed. Set them yourself to see production behaviour.
@@ -43,6 +44,7 @@ done
 if [ "$SCENARIO" != "0" ]; then
   echo "==> Running the live-shopping scenario against it (SCENARIO=0 skips this)"
   .venv/bin/python -m clients.simulators --base-url "http://$HOST:$PORT" --env-file var/demo.env \
+    --viewers "$VIEWERS" \
     --operator-command ".venv/bin/python manage.py close_return_windows" \
     || echo "    The scenario reported a problem (see above); the service keeps running."
 fi

@@ -37,7 +37,12 @@ def _save_product(product: Product, *, update_fields: list[str] | None = None) -
         with transaction.atomic():
             product.save(update_fields=update_fields)
     except IntegrityError as exc:
-        if "product_sku_unique_per_brand" not in str(exc):
+        # PostgreSQL names the constraint; SQLite names its columns instead.
+        table = Product._meta.db_table
+        if not any(
+            name in str(exc)
+            for name in ("product_sku_unique_per_brand", f"{table}.brand_id, {table}.sku")
+        ):
             raise
         raise AppError(
             "duplicate_sku",
