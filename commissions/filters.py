@@ -3,6 +3,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from commissions.choices import EntryKind
 from commissions.models import CommissionPlan, LedgerEntry, LedgerLine
+from livecommerce.filters import IsoDateTimeFilter
 
 
 class CommissionPlanFilter(django_filters.FilterSet):
@@ -10,7 +11,7 @@ class CommissionPlanFilter(django_filters.FilterSet):
     brand = django_filters.CharFilter(field_name="brand_id")
     currency = django_filters.CharFilter()
     category = django_filters.CharFilter()
-    in_force_at = django_filters.IsoDateTimeFilter(
+    in_force_at = IsoDateTimeFilter(
         method="filter_in_force_at", label="Plans in force at this time"
     )
 
@@ -34,8 +35,8 @@ class LedgerEntryFilter(django_filters.FilterSet):
         method="filter_partner", label="Entries touching this partner's accounts (staff)"
     )
     currency = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = LedgerEntry

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audit_record, field_changes
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
 from livecommerce import money
 from livecommerce.errors import AppError, AppValidationError
@@ -24,6 +25,20 @@ from partners.models import Partner
 
 MAX_BPS = 10_000
 _SCOPE_FIELDS = ("host_app_id", "brand_id", "category", "currency")
+# What the audit trail records of a plan.
+_AUDITED_FIELDS = (
+    "name",
+    "platform_rate_bps",
+    "creator_rate_bps",
+    "fulfillment_rate_bps",
+    "fulfillment_fee_fixed",
+    "currency",
+    "host_app_id",
+    "brand_id",
+    "category",
+    "effective_from",
+    "effective_to",
+)
 
 
 def _rank(plan: CommissionPlan) -> tuple:
@@ -185,8 +200,12 @@ def commission_plan_create(
     category: str | None = None,
     effective_from: datetime | None = None,
     effective_to: datetime | None = None,
+    actor=None,
 ) -> CommissionPlan:
-    """Create a plan (ops). It applies to orders paid while it is in force, from then on."""
+    """Create a plan (ops). It applies to orders paid while it is in force, from then on.
+
+    ``actor`` (the API caller) is recorded in the audit trail with the plan's terms.
+    """
     plan = CommissionPlan(name=name or "Commission plan")
     _apply_fields(
         plan,
@@ -204,14 +223,28 @@ def commission_plan_create(
         },
     )
     plan.save()
+    audit_record(
+        actor=actor,
+        action="commission_plan.created",
+        target=plan,
+        changes={field: (None, getattr(plan, field)) for field in _AUDITED_FIELDS},
+    )
     return plan
 
 
 @transaction.atomic
-def commission_plan_update(*, plan: CommissionPlan, **fields) -> CommissionPlan:
+def commission_plan_update(*, plan: CommissionPlan, actor=None, **fields) -> CommissionPlan:
     """Edit a plan (ops). Orders already paid keep the rates copied onto their lines and what
-    was posted; only orders paid from now on see the change."""
+    was posted; only orders paid from now on see the change. The audit trail records who
+    changed which terms, from what to what."""
     plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
+    before = {field: getattr(plan, field) for field in _AUDITED_FIELDS}
     _apply_fields(plan, dict(fields))
     plan.save()
+    audit_record(
+        actor=actor,
+        action="commission_plan.updated",
+        target=plan,
+        changes=field_changes(before, plan),
+    )
     return plan

@@ -10,6 +10,7 @@ domain's codes (``invalid_transition``, ``insufficient_inventory``, ...) through
 """
 
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from rest_framework import exceptions, status
 
@@ -40,6 +41,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rates_exceed_100_percent": (400, "A plan's rates add up to more than 10000 bps."),
     "currency_required": (400, "A plan with a fixed fee must name its currency."),
     "invalid_effective_range": (400, "effective_to must be after effective_from."),
+    "kind_mismatch": (400, "The field or action does not apply to this kind of partner."),
+    "required": (400, "A required field or parameter is missing."),
 }
 
 
@@ -93,6 +96,7 @@ def error_response(code: str, detail: str | None = None, *, status_code: int | N
     )
 
 
+@csrf_exempt  # also the catch-all view: an unknown URL is 404, not a CSRF page, for any method
 def handler404(request, exception=None):
     return JsonResponse(
         error_body("not_found", "No such resource."), status=status.HTTP_404_NOT_FOUND

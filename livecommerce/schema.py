@@ -67,7 +67,27 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
     }
 
 
+class ClientError400ItemSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["parse_error", "idempotency_key_invalid"])
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ClientError400Serializer(serializers.Serializer):
+    """A POST's 400 that is not about a field: malformed JSON, or a bad Idempotency-Key."""
+
+    type = serializers.ChoiceField(choices=["client_error"])
+    errors = ClientError400ItemSerializer(many=True)
+
+
 class AutoSchema(StandardizedErrorsAutoSchema):
+    def _get_http400_serializer(self):
+        serializer = super()._get_http400_serializer()
+        if self.method == "POST" and "client_error" in serializer.serializers:
+            # The idempotency middleware answers an empty or over-long key with a client_error.
+            serializer.serializers["client_error"] = ClientError400Serializer
+        return serializer
+
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
         if self.method == "POST":

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("partners.api.urls")),
     path("", include("orders.api.urls")),
     path("", include("commissions.api.urls")),
+    path("", include("audit.api.urls")),
 ]
 
 urlpatterns = [

@@ -2,6 +2,7 @@
 
 import django_filters
 
+from livecommerce.filters import IsoDateTimeFilter
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveSession, Order, Product
 
@@ -34,8 +35,8 @@ class OrderFilter(django_filters.FilterSet):
     host_app = django_filters.CharFilter(field_name="host_app_id")
     creator = django_filters.CharFilter(field_name="creator_id")
     fulfillment_partner = django_filters.CharFilter(field_name="fulfillment_partner_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Order

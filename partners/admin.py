@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from partners.models import APIKey, Enrollment, Partner
+from partners.models import APIKey, Enrollment, Partner, WebhookEndpoint
 
 
 class EnrollmentInline(admin.TabularInline):
@@ -46,6 +46,36 @@ class APIKeyAdmin(admin.ModelAdmin):
         "expiry_date",
     ]
     exclude = ["hashed_key"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Support's view of the partners' webhook endpoints, read-only.
+
+    The signing secrets are never shown here: a partner reads its secret once, at creation or
+    rotation, through the API.
+    """
+
+    list_display = ["id", "partner", "url", "status", "failing_since", "created"]
+    list_filter = ["status"]
+    search_fields = ["id", "url", "partner__name"]
+    exclude = ["secret", "previous_secret"]
+    readonly_fields = [
+        "id",
+        "partner",
+        "url",
+        "events",
+        "status",
+        "description",
+        "previous_secret_expires",
+        "failing_since",
+        "disabled_reason",
+        "created",
+        "updated",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -3,11 +3,24 @@
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record, field_changes
 from livecommerce.errors import AppValidationError
 from partners.choices import BrandAccess, PartnerKind
 from partners.models import APIKey, Enrollment, Partner
 
 _UNSET = object()
+# What the audit trail records of a partner and of a key (never the key or its hash).
+_PARTNER_FIELDS = (
+    "kind",
+    "name",
+    "email",
+    "status",
+    "brand_access",
+    "fulfillment_partner_id",
+    "payout_schedule",
+    "minimum_payout",
+)
+_KEY_FIELDS = ("name", "prefix", "partner_id", "role")
 
 
 def _check_fulfillment_partner(fulfillment_partner: Partner | None) -> None:
@@ -30,17 +43,21 @@ def partner_create(
     fulfillment_partner: Partner | None = None,
     payout_schedule: str | None = None,
     minimum_payout: dict[str, int] | None = None,
+    actor=None,
 ) -> Partner:
-    """Onboard a partner. A host app defaults to ``open``; only a brand names a fulfiller."""
+    """Onboard a partner. A host app defaults to ``open``; only a brand names a fulfiller.
+
+    ``actor`` (the API caller) is recorded in the audit trail, as in every write here.
+    """
     if kind == PartnerKind.HOST_APP:
         brand_access = brand_access or BrandAccess.OPEN
     elif brand_access:
         raise AppValidationError(
-            "invalid", "brand_access applies to host apps only.", attr="brand_access"
+            "kind_mismatch", "brand_access applies to host apps only.", attr="brand_access"
         )
     if fulfillment_partner is not None and kind != PartnerKind.BRAND:
         raise AppValidationError(
-            "invalid", "Only a brand names a fulfillment_partner.", attr="fulfillment_partner"
+            "kind_mismatch", "Only a brand names a fulfillment_partner.", attr="fulfillment_partner"
         )
     _check_fulfillment_partner(fulfillment_partner)
     partner = Partner(
@@ -57,24 +74,33 @@ def partner_create(
     if minimum_payout:
         partner.minimum_payout = minimum_payout
     partner.save()
+    audit_record(
+        actor=actor,
+        action="partner.created",
+        target=partner,
+        changes={field: (None, getattr(partner, field)) for field in _PARTNER_FIELDS},
+    )
     return partner
 
 
 @transaction.atomic
-def partner_update(*, partner: Partner, **changes) -> Partner:
+def partner_update(*, partner: Partner, actor=None, **changes) -> Partner:
     """Change a partner's name, email, status (suspend/reactivate), access or payout terms.
 
     ``minimum_payout`` replaces the whole map (minor units per currency).
     """
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    before = {field: getattr(partner, field) for field in _PARTNER_FIELDS}
     if "brand_access" in changes and partner.kind != PartnerKind.HOST_APP:
         raise AppValidationError(
-            "invalid", "brand_access applies to host apps only.", attr="brand_access"
+            "kind_mismatch", "brand_access applies to host apps only.", attr="brand_access"
         )
     if "fulfillment_partner" in changes:
         if partner.kind != PartnerKind.BRAND:
             raise AppValidationError(
-                "invalid", "Only a brand names a fulfillment_partner.", attr="fulfillment_partner"
+                "kind_mismatch",
+                "Only a brand names a fulfillment_partner.",
+                attr="fulfillment_partner",
             )
         _check_fulfillment_partner(changes["fulfillment_partner"])
     fields = []
@@ -92,46 +118,75 @@ def partner_update(*, partner: Partner, **changes) -> Partner:
             fields.append(field)
     if fields:
         partner.save(update_fields=[*fields, "updated"])
+    if changed := field_changes(before, partner):
+        audit_record(actor=actor, action="partner.updated", target=partner, changes=changed)
     return partner
 
 
 @transaction.atomic
 def api_key_create(
-    *, name: str, partner: Partner | None = None, role: str = ""
+    *, name: str, partner: Partner | None = None, role: str = "", actor=None
 ) -> tuple[APIKey, str]:
     """Issue a key for a partner or a staff role; the raw key is returned once, never stored."""
     api_key, raw_key = APIKey.objects.create_key(name=name[:50], partner=partner, role=role)
+    audit_record(
+        actor=actor,
+        action="api_key.created",
+        target=api_key,
+        changes={field: (None, getattr(api_key, field)) for field in _KEY_FIELDS},
+    )
     return api_key, raw_key
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: APIKey) -> APIKey:
+def api_key_revoke(*, api_key: APIKey, actor=None) -> APIKey:
     """Revoke a key for good: it stops authenticating at once and cannot be restored."""
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
     if not api_key.revoked:
         api_key.revoked = True
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked", "revoked_at"])
+        audit_record(
+            actor=actor,
+            action="api_key.revoked",
+            target=api_key,
+            changes={"revoked": (False, True)},
+        )
     return api_key
 
 
 def _check_enrollment(host_app: Partner, brand: Partner) -> None:
     if host_app.kind != PartnerKind.HOST_APP:
-        raise AppValidationError("invalid", "Enrollments belong to host apps.", attr=None)
+        raise AppValidationError("kind_mismatch", "Enrollments belong to host apps.", attr=None)
     if brand.kind != PartnerKind.BRAND:
         raise AppValidationError("invalid_reference", "brand must be a brand.", attr="brand")
 
 
 @transaction.atomic
-def enrollment_create(*, host_app: Partner, brand: Partner) -> tuple[Enrollment, bool]:
+def enrollment_create(*, host_app: Partner, brand: Partner, actor=None) -> tuple[Enrollment, bool]:
     """Enroll a brand with a host app; enrolling twice is harmless (returns the first)."""
     _check_enrollment(host_app, brand)
-    return Enrollment.objects.get_or_create(host_app=host_app, brand=brand)
+    enrollment, created = Enrollment.objects.get_or_create(host_app=host_app, brand=brand)
+    if created:
+        audit_record(
+            actor=actor,
+            action="partner.brand_enrolled",
+            target=host_app,
+            changes={"brand": (None, brand.pk)},
+        )
+    return enrollment, created
 
 
 @transaction.atomic
-def enrollment_delete(*, host_app: Partner, brand: Partner) -> bool:
+def enrollment_delete(*, host_app: Partner, brand: Partner, actor=None) -> bool:
     """Withdraw a brand from a host app; returns whether it was enrolled."""
     _check_enrollment(host_app, brand)
     deleted, _ = Enrollment.objects.filter(host_app=host_app, brand=brand).delete()
+    if deleted:
+        audit_record(
+            actor=actor,
+            action="partner.brand_withdrawn",
+            target=host_app,
+            changes={"brand": (brand.pk, None)},
+        )
     return bool(deleted)

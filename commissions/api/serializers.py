@@ -4,6 +4,9 @@ Amounts are integers of minor units inside the service and decimal strings with 
 places on the wire (``livecommerce.money`` converts).
 """
 
+from datetime import UTC, datetime
+
+from django.core.validators import MinValueValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -13,6 +16,8 @@ from commissions.models import CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.money import to_decimal_string
 
 BPS = {"min_value": 0, "max_value": 10_000}
+# A plan before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -97,8 +102,12 @@ class CommissionPlanInputSerializer(serializers.Serializer):
     category = serializers.CharField(
         max_length=100, required=False, allow_null=True, allow_blank=True
     )
-    effective_from = serializers.DateTimeField(required=False)
-    effective_to = serializers.DateTimeField(required=False, allow_null=True)
+    effective_from = serializers.DateTimeField(
+        required=False, validators=[MinValueValidator(EARLIEST_TIME)]
+    )
+    effective_to = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[MinValueValidator(EARLIEST_TIME)]
+    )
 
 
 # --- Order breakdown -----------------------------------------------------------------------------

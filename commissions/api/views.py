@@ -154,7 +154,7 @@ class CommissionPlanViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSe
     )
     def create(self, request):
         data = _valid(CommissionPlanInputSerializer, request.data)
-        plan = plans.commission_plan_create(**data)
+        plan = plans.commission_plan_create(**data, actor=request.user)
         return Response(CommissionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -171,7 +171,7 @@ class CommissionPlanViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSe
     def partial_update(self, request, pk=None):
         plan = self.get_object()
         data = _valid(CommissionPlanInputSerializer, request.data, partial=True)
-        plan = plans.commission_plan_update(plan=plan, **data)
+        plan = plans.commission_plan_update(plan=plan, **data, actor=request.user)
         return Response(CommissionPlanSerializer(plan).data)
 
 

@@ -5,6 +5,9 @@ Input serializers check shape only (types, lengths, required fields); what the v
 Amounts cross the wire as decimal strings and are converted only by ``livecommerce.money``.
 """
 
+from datetime import UTC, datetime
+
+from django.core.validators import MinValueValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,6 +23,8 @@ AMOUNT_SCHEMA = {
 }
 MAX_QUANTITY = 10_000
 MAX_INVENTORY = 2_147_483_647  # PostgreSQL integer
+# A show before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @extend_schema_field(AMOUNT_SCHEMA)
@@ -155,7 +160,7 @@ class LiveSessionCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, max_length=40, help_text="The creator hosting the show"
     )
     title = serializers.CharField(max_length=300)
-    scheduled_start = serializers.DateTimeField()
+    scheduled_start = serializers.DateTimeField(validators=[MinValueValidator(EARLIEST_TIME)])
     products = serializers.ListField(
         child=serializers.CharField(max_length=40), max_length=200, required=False, default=list
     )

@@ -46,6 +46,8 @@ class PartnerSerializer(serializers.ModelSerializer):
     brand_access = serializers.SerializerMethodField()
     enrolled_brands = serializers.SerializerMethodField()
     minimum_payout = MinimumPayoutField(read_only=True)
+    # A plain string: empty when no contact address was given (format "email" would refuse "").
+    email = serializers.CharField(read_only=True)
 
     class Meta:
         model = Partner
@@ -141,7 +143,11 @@ class APIKeyCreatedSerializer(serializers.Serializer):
     """A new key: ``key`` appears here once and is never shown again."""
 
     id = serializers.CharField()
-    key = serializers.CharField()
+    key = serializers.CharField(
+        allow_null=True,
+        help_text="The key, shown this once. Null when the answer is replayed for its "
+        "Idempotency-Key: the key is never stored; revoke it and issue another if it was lost.",
+    )
     prefix = serializers.CharField()
     name = serializers.CharField()
     partner = serializers.CharField(allow_null=True)

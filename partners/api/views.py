@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livecommerce.errors import AppValidationError
+from livecommerce.schema import error_responses
 from partners import selectors, services
 from partners.api.serializers import (
     APIKeyCreatedSerializer,
@@ -29,6 +30,8 @@ from partners.permissions import ActionPermissionsMixin, allow
 
 OPS = allow(staff=(StaffRole.OPS,))
 STAFF = allow(staff=(StaffRole.OPS, StaffRole.FINANCE))
+# What the partner services refuse: a field for another kind of partner, an unknown reference.
+PARTNER_400 = error_responses("kind_mismatch", "invalid_reference")
 
 PARTNER_EXAMPLE = OpenApiExample(
     "A brand",
@@ -70,25 +73,25 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         summary="Onboard a partner",
         tags=["partners"],
         request=PartnerCreateSerializer,
-        responses={201: PartnerSerializer},
+        responses={201: PartnerSerializer, **PARTNER_400},
         examples=[PARTNER_EXAMPLE],
     )
     def create(self, request):
         data = _valid(PartnerCreateSerializer, request.data)
-        partner = services.partner_create(**data)
+        partner = services.partner_create(**data, actor=request.user)
         return Response(self._out(partner), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Update or suspend a partner",
         tags=["partners"],
         request=PartnerUpdateSerializer,
-        responses={200: PartnerSerializer},
+        responses={200: PartnerSerializer, **PARTNER_400},
         examples=[OpenApiExample("Suspend", value={"status": "suspended"}, request_only=True)],
     )
     def partial_update(self, request, pk=None):
         partner = self.get_object()
         data = _valid(PartnerUpdateSerializer, request.data)
-        partner = services.partner_update(partner=partner, **data)
+        partner = services.partner_update(partner=partner, **data, actor=request.user)
         return Response(self._out(partner))
 
     def _out(self, partner: Partner) -> dict:
@@ -111,7 +114,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         summary="Enroll a brand with an invite-only host app",
         tags=["partners"],
         request=EnrollmentInputSerializer,
-        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer},
+        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer, **PARTNER_400},
         examples=[
             OpenApiExample(
                 "Enroll", value={"brand": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v"}, request_only=True
@@ -122,7 +125,9 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     def enrollments_create(self, request, pk=None):
         host_app = self.get_object()
         data = _valid(EnrollmentInputSerializer, request.data)
-        enrollment, created = services.enrollment_create(host_app=host_app, brand=data["brand"])
+        enrollment, created = services.enrollment_create(
+            host_app=host_app, brand=data["brand"], actor=request.user
+        )
         return Response(
             EnrollmentSerializer(enrollment).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -133,7 +138,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         tags=["partners"],
         parameters=[OpenApiParameter("brand", str, required=True, description="The brand's id")],
         request=None,
-        responses={204: None},
+        responses={204: None, **error_responses("required", "kind_mismatch", "invalid_reference")},
     )
     @enrollments.mapping.delete
     def enrollments_delete(self, request, pk=None):
@@ -145,8 +150,8 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
             raise AppValidationError("required", "Name the brand: ?brand=prt_...", attr="brand")
         brand = Partner.objects.filter(pk=brand_id).first()
         if brand is None:
-            raise AppValidationError("does_not_exist", "No such brand.", attr="brand")
-        if not services.enrollment_delete(host_app=host_app, brand=brand):
+            raise AppValidationError("invalid_reference", "No such brand.", attr="brand")
+        if not services.enrollment_delete(host_app=host_app, brand=brand, actor=request.user):
             return Response(
                 status=status.HTTP_404_NOT_FOUND,
                 data={
@@ -199,8 +204,12 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     def api_keys_create(self, request, pk=None):
         partner = self.get_object()
         data = _valid(APIKeyCreateSerializer, request.data)
-        api_key, raw_key = services.api_key_create(name=data["name"], partner=partner)
-        return Response(_created_key(api_key, raw_key), status=status.HTTP_201_CREATED)
+        api_key, raw_key = services.api_key_create(
+            name=data["name"], partner=partner, actor=request.user
+        )
+        response = Response(_created_key(api_key, raw_key), status=status.HTTP_201_CREATED)
+        response.idempotency_redact = ("key",)  # shown once: never stored, replayed as null
+        return response
 
 
 def _created_key(api_key: APIKey, raw_key: str) -> dict:
@@ -241,7 +250,7 @@ class APIKeyViewSet(
         return APIKey.objects.select_related("partner")
 
     def destroy(self, request, pk=None):
-        services.api_key_revoke(api_key=self.get_object())
+        services.api_key_revoke(api_key=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

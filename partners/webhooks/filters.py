@@ -1,5 +1,6 @@
 import django_filters
 
+from livecommerce.filters import IsoDateTimeFilter
 from partners.models import Event, WebhookDelivery, WebhookEndpoint
 from partners.webhooks.choices import EVENT_TYPES, WebhookDeliveryStatus, WebhookEndpointStatus
 
@@ -16,8 +17,8 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=WebhookDeliveryStatus.choices)
     event = django_filters.CharFilter(field_name="event_id")
     event_type = django_filters.CharFilter(field_name="event__type")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = WebhookDelivery
@@ -29,8 +30,8 @@ class EventFilter(django_filters.FilterSet):
         help_text="An event type, e.g. " + ", ".join(EVENT_TYPES[:3]) + ", ..."
     )
     object_id = django_filters.CharFilter(help_text="The id of the object the events are about")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Event

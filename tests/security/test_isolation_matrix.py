@@ -1,0 +1,423 @@
+"""The isolation matrix: every endpoint x every role x an object of its own and another's.
+
+The operations come from the schema the service publishes (and the schema is checked against
+the URL patterns), so a new endpoint is a new row here, and it fails until ``ACCESS`` says who
+may call it. For each operation, each caller (ops, finance, and a host app, a fulfillment
+partner, a brand and a creator of tenant ``a``, and no key at all) must get:
+
+- no key: ``401``;
+- a role the operation does not admit: ``403`` (whatever the object: nothing leaks);
+- an admitted partner, on an object of tenant ``b`` (another partner's): ``404``, never 200;
+- an admitted caller on its own object (staff: on any): an answer about the request itself
+  (2xx, or 400/409/422 for a body or a state it refuses), never 401/403/404;
+- a list: ``200`` with nothing of tenant ``b`` in it, also when its filters name tenant ``b``'s
+  partners and objects;
+- never a 5xx.
+
+Every request runs in a savepoint that is rolled back afterwards, so one world (built once,
+``tests.security.world``) serves every row and each answer depends on the row alone.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+from urllib.parse import urlencode
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from tests.security.world import PARTNER_ROLES, World, build_world
+
+ROLES = ("ops", "finance", *PARTNER_ROLES)
+CALLERS = (*ROLES, "no key")
+ALL_PARTNERS = frozenset(PARTNER_ROLES)
+PAYEES = frozenset({"fulfillment", "brand", "creator"})
+OPS = frozenset({"ops"})
+FINANCE = frozenset({"finance"})
+STAFF = OPS | FINANCE
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who an operation admits. ``producer_only``: of the admitted partners, only the one that
+    made the object may act on it (others, who may see it, are refused with 403)."""
+
+    staff: frozenset[str] = frozenset()
+    partners: frozenset[str] = frozenset()
+    producer_only: bool = False
+
+    def admits(self, role: str) -> bool:
+        return role in self.staff or role in self.partners
+
+
+def _a(staff=frozenset(), partners=frozenset(), **kwargs) -> Access:
+    return Access(frozenset(staff), frozenset(partners), **kwargs)
+
+
+# Who may call what (API.md, and the permissions each view declares). Every operation of the
+# schema must be here, and nothing else.
+ACCESS: dict[str, Access] = {
+    "GET /api/v1/me": _a(STAFF, ALL_PARTNERS),
+    # partners and keys: ops writes, staff read
+    "GET /api/v1/partners": _a(STAFF),
+    "POST /api/v1/partners": _a(OPS),
+    "GET /api/v1/partners/{id}": _a(STAFF),
+    "PATCH /api/v1/partners/{id}": _a(OPS),
+    "GET /api/v1/partners/{id}/api-keys": _a(OPS),
+    "POST /api/v1/partners/{id}/api-keys": _a(OPS),
+    "GET /api/v1/partners/{id}/enrollments": _a(STAFF),
+    "POST /api/v1/partners/{id}/enrollments": _a(OPS),
+    "DELETE /api/v1/partners/{id}/enrollments": _a(OPS),
+    "GET /api/v1/api-keys/{id}": _a(OPS),
+    "DELETE /api/v1/api-keys/{id}": _a(OPS),
+    # commission plans: ops writes, finance reads
+    "GET /api/v1/commission-plans": _a(STAFF),
+    "POST /api/v1/commission-plans": _a(OPS),
+    "GET /api/v1/commission-plans/{id}": _a(STAFF),
+    "PATCH /api/v1/commission-plans/{id}": _a(OPS),
+    # catalog: kept by the brand or its fulfillment partner, read by who may sell it
+    "GET /api/v1/products": _a(STAFF, {"host_app", "fulfillment", "brand"}),
+    "POST /api/v1/products": _a(partners={"fulfillment", "brand"}),
+    "GET /api/v1/products/{id}": _a(STAFF, {"host_app", "fulfillment", "brand"}),
+    "PATCH /api/v1/products/{id}": _a(partners={"fulfillment", "brand"}),
+    # live sessions: host apps and fulfillment partners produce them, everyone involved reads
+    "GET /api/v1/live-sessions": _a(STAFF, ALL_PARTNERS),
+    "POST /api/v1/live-sessions": _a(partners={"host_app", "fulfillment"}),
+    "GET /api/v1/live-sessions/{id}": _a(STAFF, ALL_PARTNERS),
+    "POST /api/v1/live-sessions/{id}/start": _a(
+        partners={"host_app", "fulfillment"}, producer_only=True
+    ),
+    "POST /api/v1/live-sessions/{id}/end": _a(
+        partners={"host_app", "fulfillment"}, producer_only=True
+    ),
+    # orders: the status table's "by" column
+    "GET /api/v1/orders": _a(STAFF, ALL_PARTNERS),
+    "POST /api/v1/orders": _a(partners={"host_app"}),
+    "GET /api/v1/orders/{id}": _a(STAFF, ALL_PARTNERS),
+    "POST /api/v1/orders/{id}/pay": _a(partners={"host_app"}),
+    "POST /api/v1/orders/{id}/cancel": _a(partners={"host_app", "fulfillment"}),
+    "POST /api/v1/orders/{id}/accept": _a(partners={"fulfillment"}),
+    "POST /api/v1/orders/{id}/ship": _a(partners={"fulfillment"}),
+    "POST /api/v1/orders/{id}/deliver": _a(partners={"fulfillment"}),
+    "GET /api/v1/orders/{id}/refunds": _a(STAFF, ALL_PARTNERS),
+    "POST /api/v1/orders/{id}/refunds": _a(STAFF, {"host_app", "fulfillment"}),
+    "GET /api/v1/orders/{id}/events": _a(STAFF, ALL_PARTNERS),
+    "GET /api/v1/orders/{id}/breakdown": _a(STAFF, ALL_PARTNERS),
+    # ledger: finance everything, a partner its own accounts
+    "GET /api/v1/ledger/entries": _a(FINANCE, ALL_PARTNERS),
+    "GET /api/v1/balances": _a(FINANCE, ALL_PARTNERS),
+    # settlements: finance; a payee reads its own
+    "GET /api/v1/settlements": _a(FINANCE, PAYEES),
+    "GET /api/v1/settlements/{id}": _a(FINANCE, PAYEES),
+    "GET /api/v1/settlements/{id}/lines": _a(FINANCE, PAYEES),
+    "POST /api/v1/settlements/run": _a(FINANCE),
+    "POST /api/v1/settlements/{id}/mark-paid": _a(FINANCE),
+    "POST /api/v1/settlements/{id}/mark-failed": _a(FINANCE),
+    "GET /api/v1/settlement-runs": _a(FINANCE),
+    "GET /api/v1/settlement-runs/{id}": _a(FINANCE),
+    # reports: finance
+    "GET /api/v1/reports/commissions": _a(FINANCE),
+    "GET /api/v1/reports/reconciliation": _a(FINANCE),
+    # webhooks: each partner its own; ops reads every endpoint and delivery and may retry
+    "GET /api/v1/webhook-endpoints": _a(OPS, ALL_PARTNERS),
+    "POST /api/v1/webhook-endpoints": _a(partners=ALL_PARTNERS),
+    "GET /api/v1/webhook-endpoints/{id}": _a(OPS, ALL_PARTNERS),
+    "PATCH /api/v1/webhook-endpoints/{id}": _a(partners=ALL_PARTNERS),
+    "DELETE /api/v1/webhook-endpoints/{id}": _a(partners=ALL_PARTNERS),
+    "GET /api/v1/webhook-endpoints/{id}/deliveries": _a(OPS, ALL_PARTNERS),
+    "POST /api/v1/webhook-endpoints/{id}/rotate-secret": _a(partners=ALL_PARTNERS),
+    "GET /api/v1/webhook-deliveries/{id}": _a(OPS, ALL_PARTNERS),
+    "POST /api/v1/webhook-deliveries/{id}/retry": _a(OPS, ALL_PARTNERS),
+    # the event feed
+    "GET /api/v1/events": _a(STAFF, ALL_PARTNERS),
+    "GET /api/v1/events/{id}": _a(STAFF, ALL_PARTNERS),
+    # the audit trail: staff
+    "GET /api/v1/audit-log": _a(STAFF),
+    "GET /api/v1/audit-log/{id}": _a(STAFF),
+}
+
+# API URLs that are not part of the partner API's schema, and why.
+NOT_IN_SCHEMA = {
+    # A finance chart page for a browser: Django admin login, not API keys (tested below).
+    "/api/v1/reports/commissions/chart",
+}
+
+OK_FOR_OWN = {200, 201, 202, 204, 400, 409, 422}
+
+
+@cache
+def published_operations() -> dict[str, dict]:
+    """``"METHOD /path"`` -> the operation, from the schema the service publishes."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        f"{method.upper()} {path}": operation
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+
+
+def _routes(patterns, prefix: str = "") -> set[str]:
+    found = set()
+    for pattern in patterns:
+        route = str(pattern.pattern).lstrip("^").rstrip("$").replace("\\Z", "")
+        if isinstance(pattern, URLResolver):
+            found |= _routes(pattern.url_patterns, prefix + route)
+        elif isinstance(pattern, URLPattern):
+            found.add(prefix + route)
+    return found
+
+
+def _api_url_paths() -> set[str]:
+    """Every routed API path, with path parameters written the schema's way (``{id}``)."""
+    return {
+        "/" + re.sub(r"<(?:\w+:)?pk>|\(\?P<pk>[^)]*\)", "{id}", route)
+        for route in _routes(get_resolver().url_patterns)
+        if route.startswith("api/v1/")
+    }
+
+
+def test_every_routed_api_url_is_in_the_schema_or_listed_apart():
+    schema_paths = {key.split(" ", 1)[1] for key in published_operations()}
+    routed = _api_url_paths()
+
+    assert routed - schema_paths == NOT_IN_SCHEMA
+    assert schema_paths <= routed
+
+
+def test_the_access_table_names_every_published_operation_and_nothing_else():
+    published = set(published_operations())
+
+    assert not published - set(ACCESS), "operations missing from ACCESS"
+    assert not set(ACCESS) - published, "ACCESS names operations the schema does not publish"
+
+
+# --- The world and the calls --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, webhook_receiver):
+    """One world for the module, in a transaction rolled back at the end of it."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True),
+        transaction.atomic(),
+    ):
+        built = build_world(receiver_url=webhook_receiver)
+        yield built
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module")
+def callers(world) -> dict[str, APIClient]:
+    tenant = world.tenants["a"]
+    keys = {**world.staff_keys, **{role: tenant.keys[role] for role in PARTNER_ROLES}}
+    clients = {}
+    for role, key in keys.items():
+        clients[role] = APIClient()
+        clients[role].credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    clients["no key"] = APIClient()
+    return clients
+
+
+def _object_id(world: World, tenant_name: str, resource: str, role: str) -> str:
+    """The object of ``resource`` that ``role`` has in ``tenant_name`` (a brand's for staff)."""
+    tenant = world.tenants[tenant_name]
+    as_partner = role if role in PARTNER_ROLES else "brand"
+    payee = as_partner if as_partner in PAYEES else "brand"
+    return {
+        "partners": tenant.partners["host_app"],
+        "api-keys": tenant.spare_key_id,
+        "commission-plans": world.plan,
+        "products": tenant.product,
+        "live-sessions": tenant.live_session,
+        "orders": tenant.orders["paid"],
+        "settlements": tenant.settlements[payee],
+        "settlement-runs": world.settlement_run,
+        "webhook-endpoints": tenant.endpoints[as_partner],
+        "webhook-deliveries": tenant.deliveries[as_partner],
+        "events": tenant.events[as_partner],
+        "audit-log": world.audit_entry,
+    }[resource]
+
+
+# Objects that belong to no partner: every admitted caller reaches the same one.
+SHARED_RESOURCES = {"commission-plans", "settlement-runs", "audit-log"}
+
+# List filters that name a partner or an object, and tenant b's value for them.
+FILTER_VALUES = {
+    "partner": lambda b: b.partners["brand"],
+    "host_app": lambda b: b.partners["host_app"],
+    "brand": lambda b: b.partners["brand"],
+    "creator": lambda b: b.partners["creator"],
+    "fulfillment_partner": lambda b: b.partners["fulfillment"],
+    "producer": lambda b: b.partners["host_app"],
+    "live_session": lambda b: b.live_session,
+    "order": lambda b: b.orders["paid"],
+    "object_id": lambda b: b.orders["paid"],
+    "endpoint": lambda b: b.endpoints["brand"],
+}
+
+# Required query parameters that name no object.
+REQUIRED_QUERY = {
+    "currency": lambda a: "USD",
+    "date_from": lambda a: (date.today() - timedelta(days=30)).isoformat(),
+    "date_to": lambda a: date.today().isoformat(),
+    "group_by": lambda a: "brand",
+}
+
+# A body that gets past each input serializer (ids filled in per call), so a refusal is about
+# who calls, not about the shape of the body.
+BODIES = {
+    "POST /api/v1/partners": lambda w, a: {"kind": "creator", "name": "New creator"},
+    "PATCH /api/v1/partners/{id}": lambda w, a: {"name": "Renamed"},
+    "POST /api/v1/partners/{id}/api-keys": lambda w, a: {"name": "another"},
+    "POST /api/v1/partners/{id}/enrollments": lambda w, a: {"brand": a.partners["brand"]},
+    "POST /api/v1/commission-plans": lambda w, a: {"platform_rate_bps": 700},
+    "PATCH /api/v1/commission-plans/{id}": lambda w, a: {"name": "Renamed"},
+    "POST /api/v1/products": lambda w, a: {
+        "brand": a.partners["brand"],
+        "sku": "NEW-1",
+        "title": "New",
+        "price": "5.00",
+        "currency": "USD",
+    },
+    "PATCH /api/v1/products/{id}": lambda w, a: {"inventory": 7},
+    "POST /api/v1/live-sessions": lambda w, a: {
+        "title": "Another show",
+        "scheduled_start": "2030-01-01T12:00:00Z",
+        "products": [a.product],
+        "host_apps": [a.partners["host_app"]],
+    },
+    "POST /api/v1/orders": lambda w, a: {"lines": [{"product": a.product, "quantity": 1}]},
+    "POST /api/v1/orders/{id}/pay": lambda w, a: {"amount": "1.00", "payment_reference": "p"},
+    "POST /api/v1/orders/{id}/ship": lambda w, a: {"carrier": "UPS", "tracking_number": "1"},
+    "POST /api/v1/orders/{id}/refunds": lambda w, a: {"amount": "1.00", "reason": "r"},
+    "POST /api/v1/settlements/run": lambda w, a: {"period_end": "2026-01-01", "currency": "USD"},
+    "POST /api/v1/settlements/{id}/mark-paid": lambda w, a: {"payout_reference": "tr_1"},
+    "POST /api/v1/settlements/{id}/mark-failed": lambda w, a: {"reason": "bounced"},
+    "POST /api/v1/webhook-endpoints": lambda w, a: {
+        "url": "https://127.0.0.1/hooks",
+        "events": ["*"],
+    },
+    "PATCH /api/v1/webhook-endpoints/{id}": lambda w, a: {"description": "changed"},
+}
+
+
+def _call(client: APIClient, method: str, path: str, body=None, query=None):
+    """One request, rolled back afterwards whatever it did."""
+    savepoint = transaction.savepoint()
+    try:
+        return getattr(client, method.lower())(path, body, format="json", QUERY_STRING=query or "")
+    finally:
+        transaction.savepoint_rollback(savepoint)
+
+
+def _query(operation: dict, world: World, extra: dict | None = None) -> str:
+    required = {
+        p["name"]: p
+        for p in operation.get("parameters", [])
+        if p["in"] == "query" and p.get("required")
+    }
+    values = dict(extra or {})
+    for name in required:
+        value = REQUIRED_QUERY.get(name) or FILTER_VALUES[name]
+        values.setdefault(name, value(world.tenants["a"]))
+    return urlencode(values)
+
+
+def _leaks(response, world: World) -> set[str]:
+    body = response.content.decode(errors="replace")
+    return {found for found in world.tenants["b"].ids() if found in body}
+
+
+@pytest.mark.parametrize("operation_key", sorted(set(ACCESS) | set(published_operations())))
+@pytest.mark.django_db
+def test_each_role_gets_only_what_the_contract_allows(operation_key, world, callers):
+    access = ACCESS.get(operation_key)
+    assert access is not None, (
+        f"{operation_key} is published but ACCESS does not say who may call it"
+    )
+    operation = published_operations().get(operation_key)
+    assert operation is not None, f"{operation_key} is in ACCESS but not published"
+    method, template = operation_key.split(" ", 1)
+    resource = template.removeprefix("/api/v1/").split("/")[0]
+    has_id = "{id}" in template
+    tenant_a = world.tenants["a"]
+    make_body = BODIES.get(operation_key)
+    body = (
+        make_body(world, tenant_a) if make_body else ({} if method in {"POST", "PATCH"} else None)
+    )
+    failures = []
+
+    for caller in CALLERS:
+        client = callers[caller]
+        targets = [("own", "a")]
+        if has_id and caller in PARTNER_ROLES and resource not in SHARED_RESOURCES:
+            targets.append(("another's", "b"))
+        for whose, tenant_name in targets:
+            path = template
+            if has_id:
+                role = caller if caller in ROLES else "brand"
+                path = template.replace("{id}", _object_id(world, tenant_name, resource, role))
+            response = _call(client, method, path, body, _query(operation, world))
+            status = response.status_code
+            where = f"{caller} on {whose} object: {method} {path} -> {status}"
+            if status >= 500:
+                failures.append(f"{where} (server error)")
+            elif caller == "no key":
+                if status != 401:
+                    failures.append(f"{where}, expected 401")
+            elif not access.admits(caller):
+                if status != 403:
+                    failures.append(f"{where}, expected 403")
+            elif whose == "another's":
+                if status != 404:
+                    failures.append(f"{where}, expected 404: {response.content[:200]!r}")
+            else:
+                allowed = set(OK_FOR_OWN)
+                if access.producer_only and caller != "host_app":
+                    allowed.add(403)  # the world's session was produced by the host app
+                if status not in allowed:
+                    failures.append(f"{where}, expected one of {sorted(allowed)}")
+                if caller in PARTNER_ROLES and (leaked := _leaks(response, world)):
+                    failures.append(f"{where} shows tenant b's {sorted(leaked)}")
+
+    # A list, filtered by another tenant's partners and objects, still shows nothing of theirs.
+    if method == "GET" and not has_id:
+        filters = [
+            p["name"]
+            for p in operation.get("parameters", [])
+            if p["in"] == "query" and p["name"] in FILTER_VALUES
+        ]
+        for caller in PARTNER_ROLES:
+            if not access.admits(caller):
+                continue
+            for name in filters:
+                value = FILTER_VALUES[name](world.tenants["b"])
+                response = _call(
+                    callers[caller], method, template, None, _query(operation, world, {name: value})
+                )
+                where = (
+                    f"{caller}: {method} {template}?{name}=<tenant b's> -> {response.status_code}"
+                )
+                if response.status_code >= 500:
+                    failures.append(f"{where} (server error)")
+                elif response.status_code == 200 and (leaked := _leaks(response, world)):
+                    failures.append(f"{where} shows tenant b's {sorted(leaked)}")
+
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_the_chart_page_is_not_opened_by_an_api_key(world, callers):
+    for caller in CALLERS:
+        response = _call(callers[caller], "GET", "/api/v1/reports/commissions/chart")
+
+        assert response.status_code == 302, caller
+        assert response["Location"].startswith("/admin/login/")
