@@ -71,10 +71,11 @@ class TCPProxy:
         """Connections open through the proxy right now."""
         return len(self._connections)
 
-    def cut(self, *, hang: bool = False) -> int:
-        """Abort every open connection and refuse new ones (``hang``: accept them and never
-        answer); how many were aborted."""
-        return self._run(self._cut(hang=hang))
+    def cut(self, *, hang: bool = False, abort: bool = True) -> int:
+        """Refuse new connections (``hang``: accept them and never answer) and abort every
+        open one (``abort=False``: leave them to the upstream to close); how many were
+        aborted."""
+        return self._run(self._cut(hang=hang, abort=abort))
 
     def restore(self, timeout: float = 10) -> None:
         """Listen again on the same port (waiting for it if the kernel still holds it)."""
@@ -109,10 +110,11 @@ class TCPProxy:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _cut(self, hang: bool = False) -> int:
+    async def _cut(self, hang: bool = False, abort: bool = True) -> int:
+        if not self._down:
+            self.cuts += 1
         self._down = True
         self._hang = hang
-        self.cuts += 1
         if self._server is not None and not hang:
             self._server.close()  # closes the listening socket now: connections are refused
             self._server = None
@@ -120,7 +122,7 @@ class TCPProxy:
             for writer in list(self._held):
                 writer.transport.abort()
             self._held.clear()
-        connections = list(self._connections)
+        connections = list(self._connections) if abort else []
         for pair in connections:
             for writer in pair:
                 writer.transport.abort()

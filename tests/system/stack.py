@@ -173,6 +173,20 @@ class ManagedProcess:
                 self.process.wait(timeout)
         self.kill()  # and any child the parent left behind
 
+    def children(self) -> list[int]:
+        """The process's direct children (a Celery worker's pool processes), from /proc."""
+        if self.process is None:
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == self.process.pid:
+                found.append(int(stat.parent.name))
+        return found
+
     def log_text(self) -> str:
         if not self.log_path or not self.log_path.exists():
             return ""
@@ -419,6 +433,16 @@ class LiveStack:
         if self.beat is not None:
             self.beat.stop()
             self.beat = None
+
+    def kill_pool_processes(self) -> list[int]:
+        """SIGKILL the worker's pool processes (as the OOM killer would); the worker's main
+        process stays and starts new ones. Returns the pids killed."""
+        assert self.worker is not None
+        pids = self.worker.children()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
 
     def check_alive(self) -> None:
         """Raise if a process that should be running has died."""
