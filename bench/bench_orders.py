@@ -386,6 +386,49 @@ def timed_post(session, phase: Phase, call: str, url: str, body: dict, headers: 
     return response
 
 
+class ActivitySampler(threading.Thread):
+    """pg_stat_activity of the bench database every 20 ms: where its connections were."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples = 0
+        self.states: Counter = Counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{common.DB_HOST}/{DB_NAME}", autocommit=True) as conn:
+            while not self.stop.is_set():
+                rows = conn.execute(
+                    """SELECT state, wait_event_type FROM pg_stat_activity
+                        WHERE datname = %s AND backend_type = 'client backend'
+                          AND pid <> pg_backend_pid()""",
+                    [DB_NAME],
+                ).fetchall()
+                self.samples += 1
+                for state, wait in rows:
+                    self.states[_activity(state, wait)] += 1
+                time.sleep(0.02)
+
+    def summary(self) -> dict[str, float]:
+        """Connections in each state, on average over the samples."""
+        return {k: v / max(self.samples, 1) for k, v in self.states.most_common()}
+
+
+def _activity(state: str | None, wait: str | None) -> str:
+    if state == "active":
+        return {
+            None: "running a statement (CPU)",
+            "Lock": "waiting for a row lock",
+            "LWLock": "waiting for an internal lock",
+            "IO": "waiting for I/O (WAL flush at commit)",
+        }.get(wait, f"waiting ({wait})")
+    if state == "idle in transaction":
+        return "in a transaction, waiting for the app (Python)"
+    return "idle (between requests)"
+
+
 # --- Profile ----------------------------------------------------------------------------------
 
 
@@ -642,12 +685,17 @@ def measure(args, data: dict, variables: dict) -> dict:
         results["create"] = run("POST /orders", create)
         results["pay"] = run("POST /orders/{id}/pay", _until_empty(pay))
         results["pending_left_unpaid"] = len(pending)
+        sampler = ActivitySampler()
+        sampler.start()
         results["rush"] = run("rush: create + pay", rush)
+        sampler.stop.set()
+        sampler.join()
+        results["rush_activity"] = sampler.summary()
         rush_rate = results["rush"]["calls"]["pay"]["per_s"]
         pace = args.clients / max(rush_rate / 2, 1.0)
         results["paced"] = run("paced rush at half the rate", rush, pace=pace)
         results["paced"]["offered_orders_per_s"] = args.clients / pace
-        results["deliveries"] = wait_for_deliveries(timeout=60)
+        results["deliveries"] = wait_for_deliveries(timeout=15)
 
         raw = common.LOG_DIR / "orders-profile.txt"
         raw.unlink(missing_ok=True)
@@ -848,6 +896,11 @@ def render(r: dict) -> str:
         f"receiver; after the rush the outbox was {'empty' if not deliveries['pending'] else ''}"
         f"{'' if not deliveries['pending'] else str(deliveries['pending']) + ' still pending'} "
         f"{deliveries['drained_after_s']} s later ({_kinds(deliveries['by_status'])}).",
+        "",
+        "PostgreSQL connections of the service during the rush, on average (sampled every "
+        "20 ms from `pg_stat_activity`): "
+        + "; ".join(f"{name} {count:.1f}" for name, count in r["rush_activity"].items())
+        + ".",
         "",
         f"Client process CPU during the rush: {r['rush']['client_cpu_s']:.1f} s of "
         f"{r['rush']['seconds']:.1f} s (the load generator shares the {m['nproc']} CPUs).",
