@@ -182,6 +182,56 @@ def in_process_order(data: dict) -> dict:
     return {"order": order, "queries": calls, "accounts": accounts, "events": events}
 
 
+def cpu_per_call(data: dict, iterations: int = 30) -> dict[str, dict[str, float]]:
+    """In this process, one call at a time (Django's test client, no HTTP, no contention):
+    the CPU time and wall time of each call, the minimal endpoint's included. Python's share
+    of a call is what the throughput under load is made of on a machine this small."""
+    import random
+
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {data['keys'][0]}")
+    anonymous = APIClient()
+    rng = random.Random(7)
+    totals = {call: [0.0, 0.0] for call in ("ping", "create", "pay")}
+
+    def timed(call, function):
+        wall, cpu = time.perf_counter(), time.process_time()
+        response = function()
+        totals[call][0] += time.perf_counter() - wall
+        totals[call][1] += time.process_time() - cpu
+        assert response.status_code < 300, response.content
+        return response
+
+    for n in range(iterations + 3):
+        if n == 3:  # the first calls warm imports and caches
+            totals = {call: [0.0, 0.0] for call in totals}
+        timed("ping", lambda: anonymous.post("/api/v1/_bench/ping-insert", {}, format="json"))
+        order = timed(
+            "create",
+            lambda n=n: client.post(
+                "/api/v1/orders",
+                order_body(n, data["session"], rng),
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            ),
+        ).json()
+        timed(
+            "pay",
+            lambda order=order: client.post(
+                f"/api/v1/orders/{order['id']}/pay",
+                {"amount": order["total"], "payment_reference": "pi_cpu"},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            ),
+        )
+    return {
+        call: {"wall_ms": wall / iterations * 1000, "cpu_ms": cpu / iterations * 1000}
+        for call, (wall, cpu) in totals.items()
+    }
+
+
 def statement_kinds(queries: list[str]) -> dict[str, int]:
     kinds: Counter = Counter()
     for sql in queries:
@@ -553,6 +603,7 @@ def main() -> None:
     common.create_database(DB_NAME)
     # The bench process queues to the worker's broker too: the in-process order's webhooks
     # leave through Redis as they do from gunicorn, instead of being sent inline (eager).
+    os.environ["BENCH_ENDPOINTS"] = "true"  # the minimal endpoint, for the in-process timing
     common.setup_django(DB_NAME, broker_db=REDIS_DB)
     common.migrate()
     common.flush_redis(REDIS_DB)
@@ -561,11 +612,13 @@ def main() -> None:
     try:
         data = prepare(receiver.url, args.clients)
         warm = in_process_order(data)
+        cpu = cpu_per_call(data)
         variables = pgbench_variables(data, warm)
         results = measure(args, data, variables)
     finally:
         receiver.stop()
     results["webhooks_received"] = len(receiver.arrivals())
+    results["cpu_per_call"] = cpu
     results["queries"] = {
         call: {"count": len(queries), "kinds": statement_kinds(queries)}
         for call, queries in warm["queries"].items()
@@ -860,6 +913,7 @@ def render(r: dict) -> str:
         ],
     ]
     q = r["queries"]
+    cpu = r["cpu_per_call"]
     deliveries = r["deliveries"]
     gun = r["gunicorn"]
     kind = (
@@ -897,6 +951,15 @@ def render(r: dict) -> str:
         f"{'' if not deliveries['pending'] else str(deliveries['pending']) + ' still pending'} "
         f"{deliveries['drained_after_s']} s later ({_kinds(deliveries['by_status'])}).",
         "",
+        "One call at a time in this process (Django's test client, no HTTP, nothing else "
+        "running in it; mean of 30): "
+        + "; ".join(
+            f"{_label(call)} {v['cpu_ms']:.1f} ms of CPU ({v['wall_ms']:.1f} ms wall)"
+            for call, v in r["cpu_per_call"].items()
+        )
+        + f". Per call, create costs {cpu['create']['cpu_ms'] / cpu['ping']['cpu_ms']:.0f}x, pay "
+        f"{cpu['pay']['cpu_ms'] / cpu['ping']['cpu_ms']:.0f}x the minimal endpoint's CPU.",
+        "",
         "PostgreSQL connections of the service during the rush, on average (sampled every "
         "20 ms from `pg_stat_activity`): "
         + "; ".join(f"{name} {count:.1f}" for name, count in r["rush_activity"].items())
@@ -906,6 +969,14 @@ def render(r: dict) -> str:
         f"{r['rush']['seconds']:.1f} s (the load generator shares the {m['nproc']} CPUs).",
     ]
     return "\n".join(lines)
+
+
+def _label(call: str) -> str:
+    return {
+        "ping": "the minimal endpoint",
+        "create": "`POST /orders`",
+        "pay": "`POST /orders/{id}/pay`",
+    }[call]
 
 
 def _kinds(kinds: dict) -> str:
