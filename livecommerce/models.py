@@ -6,8 +6,9 @@ from django.db import models
 class IdempotencyRecord(models.Model):
     """What a POST with an ``Idempotency-Key`` answered, so a retry gets the same answer.
 
-    A record is created (``in_progress``) before the request runs, in its own transaction, so a
-    concurrent request with the same key finds it and gets 409 instead of running twice.
+    A record is created (``in_progress``) in the request's transaction and completed with the
+    answer before that transaction commits, so the answer is kept if and only if the request's
+    writes are; a concurrent request with the same key gets 409 (an advisory lock on the key).
     """
 
     credential = models.CharField(max_length=64, help_text="SHA-256 of the Authorization header")

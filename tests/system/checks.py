@@ -8,7 +8,9 @@ connection), not through the API, so nothing the API might hide escapes.
 
 The invariants:
 
-1. every order a client got a 2xx for exists, with the buyer it was placed for;
+1. every order a client got a 2xx for exists, with the buyer it was placed for; an order whose
+   create was not answered 2xx in the end (the client gave up in an outage) exists only if its
+   Idempotency-Key holds the answer, so the client's next retry is told of it;
 2. no buyer has two orders: one logical order per ``buyer.reference``, however many times its
    POST was retried, resent or sent twice at once, and every resend named the first order;
 3. every payment a client got a 2xx for left the order paid; every paid order has exactly one
@@ -31,6 +33,7 @@ from django.db.models import Count, F, Sum
 
 from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, LedgerLine
+from livecommerce.models import IdempotencyRecord
 from orders.models import Order, OrderLine, Product, Refund
 from tests.system.workload import Journal
 
@@ -73,6 +76,32 @@ def audit(journal: Journal, initial_inventory: dict[str, int]) -> Audit:
     if missing:
         lost.append(
             f"{len(missing)} orders answered 2xx are not in the database: {_sample(missing)}"
+        )
+    # An order whose create got no 2xx in the end (the client gave up during an outage) may
+    # exist only if its commit's acknowledgement was what got lost; then its key holds the
+    # answer, and the client's next retry with that key is told about the order.
+    by_reference = {o["buyer_reference"]: oid for oid, o in orders.items()}
+    unanswered = {
+        c.reference: c.key
+        for c in calls
+        if c.kind == "create" and not c.ok and c.reference in by_reference
+    }
+    answered = {c.reference for c in created}
+    made_unanswered = {ref: key for ref, key in unanswered.items() if ref not in answered}
+    kept = dict(
+        IdempotencyRecord.objects.filter(
+            key__in=made_unanswered.values(), in_progress=False, status_code=201
+        ).values_list("key", "body")
+    )
+    unknowable = [
+        by_reference[ref]
+        for ref, key in made_unanswered.items()
+        if by_reference[ref].encode() not in bytes(kept.get(key) or b"")
+    ]
+    if unknowable:
+        lost.append(
+            f"{len(unknowable)} orders were made but no retry can learn of them: "
+            f"{_sample(unknowable)}"
         )
     wrong_buyer = [
         c.order_id
@@ -221,6 +250,9 @@ def audit(journal: Journal, initial_inventory: dict[str, int]) -> Audit:
             for c in calls
             if not c.ok
         ).most_common(8),
+        "orders made whose create was not answered 2xx (a retry replays them)": len(
+            made_unanswered
+        ),
         "orders": len(orders),
         "orders by status": dict(sorted(statuses.items())),
         "paid orders": len(paid_orders),

@@ -482,13 +482,32 @@ def load(
         market.close()
 
 
+def _advisory_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+            " AND l.pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
 # --- A pool process killed mid settlement run ------------------------------------------------
 
+# Each settlement entry takes ``delay`` seconds to insert; the one posted after ``at`` entries
+# (one of the kill points) takes ``hold`` seconds, and the kill lands in it: the dead process's
+# PostgreSQL session lives on until that statement ends, holding the run's lock, as a session
+# whose client died in the middle of a long statement does.
 SLOW_SETTLEMENT_ENTRIES = """
 CREATE OR REPLACE FUNCTION test_slow_settlement() RETURNS trigger AS $$
 BEGIN
     IF NEW.kind = 'settlement' THEN
-        PERFORM pg_sleep(%(delay)s);
+        IF (SELECT count(*) FROM commissions_ledgerentry WHERE kind = 'settlement')
+                = ANY(ARRAY[%(at)s]::bigint[]) THEN
+            PERFORM pg_sleep(%(hold)s);
+        ELSE
+            PERFORM pg_sleep(%(delay)s);
+        END IF;
     END IF;
     RETURN NEW;
 END;
@@ -525,11 +544,19 @@ def sales_released_yesterday(*, brands: int) -> tuple:
 
 
 def pool_process_killed_mid_settlement(
-    stack: LiveStack, *, finance_key: str, brands: int = 6, kills: int = 1, entry_delay: float = 0.4
+    stack: LiveStack,
+    *,
+    finance_key: str,
+    brands: int = 6,
+    kills: int = 1,
+    entry_delay: float = 0.2,
+    hold: float = 3.0,
 ) -> Outcome:
     """Finance starts a settlement run over the API; the pool process running it is SIGKILLed
-    ``kills`` times while it posts the payees' entries (each made slow by a trigger). The
-    worker's main process stays; the run must finish by itself, paying everyone once."""
+    ``kills`` times while it posts the payees' entries (made slow by a trigger), each time in
+    the middle of a statement that lasts ``hold`` seconds, so the task comes back while the dead
+    process's session still holds the run's lock. The worker's main process stays; the run
+    must finish by itself, paying everyone once."""
     from commissions.choices import EntryKind
     from commissions.models import LedgerEntry, Settlement, SettlementRun
     from partners.models import Event
@@ -543,17 +570,31 @@ def pool_process_killed_mid_settlement(
     stack.restart_worker(env={"DJANGO_SETTINGS_MODULE": "tests.system.worker_settings"})
     finance = LiveCommerceClient(stack.base_url, finance_key)
     observed: dict = {"payees": len(payees), "kills": []}
+    targets = [max((n + 1) * len(payees) // (kills + 1), 1) for n in range(kills)]
     with connection.cursor() as cursor:
-        cursor.execute(SLOW_SETTLEMENT_ENTRIES % {"delay": float(entry_delay)})
+        cursor.execute(
+            SLOW_SETTLEMENT_ENTRIES
+            % {
+                "delay": float(entry_delay),
+                "hold": float(hold),
+                "at": ",".join(str(t) for t in targets),
+            }
+        )
     try:
         run = finance.settlements.run(period_end=period_end, currency="USD")
-        for n in range(kills):
-            target = (n + 1) * len(payees) // (kills + 1)
-            wait_until(lambda t=max(target, 1): settled() >= t, timeout=120, message="progress")
+        for target in targets:
+            wait_until(lambda t=target: settled() >= t, timeout=120, message="progress")
+            time.sleep(min(0.3, hold / 4))  # inside the next entry's long statement
             status = SettlementRun.objects.get(pk=run["id"]).status
             killed = stack.kill_pool_processes()
+            time.sleep(0.3)
             observed["kills"].append(
-                {"entries posted": settled(), "run status": status, "pids": len(killed)}
+                {
+                    "entries posted": settled(),
+                    "run status": status,
+                    "pids": len(killed),
+                    "run lock still held by the dead session": _advisory_locks() > 0,
+                }
             )
     finally:
         with connection.cursor() as cursor:
