@@ -33,7 +33,7 @@ FULL = {
     },
     "broker": {"shoppers": 8, "hang_s": 10, "down_s": 20, "max_orders": 100_000},
     "receiver": {"hour": 1.0, "down_hours": 24, "early_orders": 10, "later_orders": 10},
-    "pool": {"brands": 60, "kills": 3, "entry_delay": 0.1},
+    "pool": {"brands": 60, "kills": 3, "entry_delay": 0.1, "hold": 3.0},
 }
 QUICK = {
     "database": {"shoppers": 4, "seconds": 9, "outages": ((2.0, 3.0),)},
