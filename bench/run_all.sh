@@ -57,7 +57,7 @@ step "Webhooks: 10,000 events through real Celery workers"
 step "Query counts: every list and action at 20 and 200 items"
 "$PYTHON" bench/bench_queries.py --write-docs
 step "Settlement: 1M ledger lines, 1,000 payees"
-"$PYTHON" bench/bench_settlement.py --write-docs "${fresh[@]}"
+"$PYTHON" bench/bench_settlement.py --write-docs --runs 7 "${fresh[@]}"
 step "Reports: every group_by over 1M ledger lines"
 "$PYTHON" bench/bench_reports.py --write-docs "${fresh[@]}"
 "$PYTHON" bench/summary.py --end

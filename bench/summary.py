@@ -34,9 +34,9 @@ INTRO = (
     "# Benchmarks\n\n"
     "The service measured against its own limits, each figure beside a baseline measured in "
     "the same run on the same machine (issue 10). One command runs them all and rewrites this "
-    "page: `./bench/run_all.sh` (or `make bench`). Everything below the analysis is generated; "
-    "the analysis (what holds a target back, what was tried, what to change) is written by hand "
-    "after a run and kept when the page is regenerated.\n"
+    "page: `./bench/run_all.sh` (or `make bench`). The summary, the machine and the sections "
+    "after the analysis are generated; the analysis (what holds a target back, what was tried, "
+    "what to change) is written by hand after a run and kept when the page is regenerated.\n"
 )
 
 
@@ -305,7 +305,7 @@ def end() -> None:
     ordered = known[:2] + others + known[2:]
     body = "\n\n".join(f"## {title}\n\n{sections[title]}" for title in ordered)
     common.DOCS.write_text(INTRO + "\n" + body.rstrip() + "\n")
-    print(f"wrote {common.DOCS.relative_to(common.ROOT)}")
+    print(f"wrote {common.DOCS}")
 
 
 def main() -> None:
