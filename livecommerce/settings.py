@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "livecommerce.middleware.RequestSizeLimitMiddleware",
+    "livecommerce.middleware.RejectNulCharactersMiddleware",
     "livecommerce.idempotency.IdempotencyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
