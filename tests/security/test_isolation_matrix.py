@@ -7,11 +7,12 @@ partner, a brand and a creator of tenant ``a``, and no key at all) must get:
 
 - no key: ``401``;
 - a role the operation does not admit: ``403`` (whatever the object: nothing leaks);
-- an admitted partner, on an object of tenant ``b`` (another partner's): ``404``, never 200;
+- an admitted partner, on an object of tenant ``b`` (another partner's), or on a webhook
+  endpoint, delivery or settlement of another partner of its own tenant: ``404``, never 200;
 - an admitted caller on its own object (staff: on any): an answer about the request itself
   (2xx, or 400/409/422 for a body or a state it refuses), never 401/403/404;
-- a list: ``200`` with nothing of tenant ``b`` in it, also when its filters name tenant ``b``'s
-  partners and objects;
+- a list: ``200`` with nothing of tenant ``b`` in it (nor another partner's endpoints,
+  deliveries or settlements), also when its filters name tenant ``b``'s partners and objects;
 - never a 5xx.
 
 Every request runs in a savepoint that is rolled back afterwards, so one world (built once,
@@ -246,6 +247,9 @@ def _object_id(world: World, tenant_name: str, resource: str, role: str) -> str:
     }[resource]
 
 
+# Objects of one partner alone: another partner of the same tenant must not reach them either.
+PER_PARTNER_RESOURCES = {"webhook-endpoints", "webhook-deliveries", "settlements"}
+
 # Objects that belong to no partner: every admitted caller reaches the same one.
 SHARED_RESOURCES = {"commission-plans", "settlement-runs", "audit-log"}
 
@@ -331,9 +335,21 @@ def _query(operation: dict, world: World, extra: dict | None = None) -> str:
     return urlencode(values)
 
 
-def _leaks(response, world: World) -> set[str]:
+def _foreign_ids(world: World, caller: str) -> set[str]:
+    """What a partner of tenant ``a`` must never see: anything of tenant ``b``, and the
+    per-partner objects (endpoints, deliveries, settlements) of the other partners of ``a``."""
+    a = world.tenants["a"]
+    siblings = {
+        *(endpoint for role, endpoint in a.endpoints.items() if role != caller),
+        *(delivery for role, delivery in a.deliveries.items() if role != caller),
+        *(settlement for role, settlement in a.settlements.items() if role != caller),
+    }
+    return world.tenants["b"].ids() | siblings
+
+
+def _leaks(response, world: World, caller: str) -> set[str]:
     body = response.content.decode(errors="replace")
-    return {found for found in world.tenants["b"].ids() if found in body}
+    return {found for found in _foreign_ids(world, caller) if found in body}
 
 
 @pytest.mark.parametrize("operation_key", sorted(set(ACCESS) | set(published_operations())))
@@ -357,13 +373,17 @@ def test_each_role_gets_only_what_the_contract_allows(operation_key, world, call
 
     for caller in CALLERS:
         client = callers[caller]
-        targets = [("own", "a")]
+        own_role = caller if caller in ROLES else "brand"
+        targets = [("own", "a", own_role)]
         if has_id and caller in PARTNER_ROLES and resource not in SHARED_RESOURCES:
-            targets.append(("another's", "b"))
-        for whose, tenant_name in targets:
+            targets.append(("another's", "b", own_role))
+            if resource in PER_PARTNER_RESOURCES:
+                # a partner of its own tenant, which it deals with but whose object this is not
+                sibling = "creator" if caller == "brand" else "brand"
+                targets.append(("another's", "a", sibling))
+        for whose, tenant_name, role in targets:
             path = template
             if has_id:
-                role = caller if caller in ROLES else "brand"
                 path = template.replace("{id}", _object_id(world, tenant_name, resource, role))
             response = _call(client, method, path, body, _query(operation, world))
             status = response.status_code
@@ -385,8 +405,8 @@ def test_each_role_gets_only_what_the_contract_allows(operation_key, world, call
                     allowed.add(403)  # the world's session was produced by the host app
                 if status not in allowed:
                     failures.append(f"{where}, expected one of {sorted(allowed)}")
-                if caller in PARTNER_ROLES and (leaked := _leaks(response, world)):
-                    failures.append(f"{where} shows tenant b's {sorted(leaked)}")
+                if caller in PARTNER_ROLES and (leaked := _leaks(response, world, caller)):
+                    failures.append(f"{where} shows another partner's {sorted(leaked)}")
 
     # A list, filtered by another tenant's partners and objects, still shows nothing of theirs.
     if method == "GET" and not has_id:
@@ -408,8 +428,8 @@ def test_each_role_gets_only_what_the_contract_allows(operation_key, world, call
                 )
                 if response.status_code >= 500:
                     failures.append(f"{where} (server error)")
-                elif response.status_code == 200 and (leaked := _leaks(response, world)):
-                    failures.append(f"{where} shows tenant b's {sorted(leaked)}")
+                elif response.status_code == 200 and (leaked := _leaks(response, world, caller)):
+                    failures.append(f"{where} shows another partner's {sorted(leaked)}")
 
     assert not failures, "\n".join(failures)
 
