@@ -518,7 +518,7 @@ def profile(master_pid: int, seconds: int, out: Path) -> bool:
 # Buckets for the profile's table: the first rule a sample's stack matches (innermost frames
 # first) names where the worker was.
 PROFILE_BUCKETS = [
-    ("waiting for PostgreSQL (queries, commit)", ("psycopg", "pq_", "execute (psycopg")),
+    ("in psycopg: waiting for PostgreSQL, or for a CPU", ("psycopg", "pq_")),
     ("JSON rendering / parsing", ("json", "renderers.py", "parsers.py")),
     ("serializers (to_representation, validation)", ("serializers", "fields.py")),
     ("ORM: building SQL, making model objects", ("django/db/models",)),

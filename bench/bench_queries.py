@@ -9,10 +9,11 @@ brands with a product each and an order each, N more orders of the first brand (
 covers them), every order paid, shipped, delivered and completed, an order refunded N times,
 N live sessions, N API keys, N enrollments, N commission plans, N webhook endpoints, a
 settlement run that settles every payee, and N settlement runs. Then, in-process with Django's
-test client and ``CaptureQueriesContext``, it calls every list endpoint with ``page_size=200``
-(and a few reads), and every action once, counting the statements each runs (``BEGIN``,
-``COMMIT`` and savepoints included, as ``django_assert_max_num_queries`` counts them). Tasks
-are queued to a Redis database nobody consumes, so a count is the request's own.
+test client and ``CaptureQueriesContext``, it calls every list endpoint with a page of N
+(``page_size=N``: 20 items, then 200), a few reads, and every action once, counting the
+statements each runs (``BEGIN``, ``COMMIT`` and savepoints included, as
+``django_assert_max_num_queries`` counts them). Tasks are queued to a Redis database nobody
+consumes, so a count is the request's own.
 
 The parent prints one table with both sizes side by side and checks that each count is the
 same at 20 as at 200 items (a list that grows with its length has an N+1).
@@ -237,7 +238,8 @@ def count_calls(world: World) -> dict:
         return data
 
     w = world
-    page = "?page_size=200"
+    # A page as long as the world is big: 20 items at 20, 200 at 200 (the most a page holds).
+    page = f"?page_size={min(w.n, 200)}"
     s_big = w.settlements[0]
     lists = [
         ("GET /partners", "ops", f"/api/v1/partners{page}"),
@@ -644,7 +646,8 @@ def render(r: dict) -> str:
     )
     lines = [
         f"`bench/bench_queries.py` on {r['date']}: for each size a world built through the "
-        "services (each list holding that many items for its caller, `page_size=200`), every "
+        "services (each list holding that many items for its caller, read with `page_size` set to "
+        "the size: a page of 20, then of 200), every "
         "call made once in-process with Django's test client and counted with "
         "`CaptureQueriesContext`: `BEGIN`, `COMMIT` and savepoints count, as "
         "`django_assert_max_num_queries` counts them; tasks are queued to a Redis database no "
