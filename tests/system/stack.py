@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,9 +43,12 @@ import requests
 from tests.system.proxy import TCPProxy
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-# Redis database indexes of the system tests, one per pytest-xdist worker (the bench scripts
-# under bench/faults.py and bench/load.py use 11).
-REDIS_DB_INDEXES = (9, 10)
+# Redis database indexes for system tests and bench/faults.py, bench/load.py. Each stack claims
+# one that no other stack holds (a key set with NX and kept alive), so test runs started at the
+# same time by different people, or their xdist workers, never share a broker.
+REDIS_DB_INDEXES = (9, 10, 11, 12)
+REDIS_CLAIM_KEY = "lc_system:claimed-by"
+REDIS_CLAIM_TTL = 120  # seconds; refreshed every 20 s while the stack runs
 QUEUES = ("default", "webhooks", "settlements")
 APP_NAME_PREFIX = "lc_system"
 
@@ -61,10 +65,49 @@ SERVICE_ENV = {
 DROPPED_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")
 
 
-def redis_db_index() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    number = int(worker.removeprefix("gw") or 0)
-    return REDIS_DB_INDEXES[number % len(REDIS_DB_INDEXES)]
+class RedisClaim:
+    """One of ``REDIS_DB_INDEXES`` held for this stack until ``release()``."""
+
+    def __init__(self, timeout: float = 300) -> None:
+        host, port = redis_server()
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in REDIS_DB_INDEXES:
+                client = redis.Redis(host=host, port=port, db=index)
+                if client.set(REDIS_CLAIM_KEY, self.token, nx=True, ex=REDIS_CLAIM_TTL):
+                    self.index, self.client = index, client
+                    break
+                client.close()
+            else:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"every Redis database of {REDIS_DB_INDEXES} is in use")
+                time.sleep(1)
+                continue
+            break
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="redis-claim", daemon=True)
+        self._thread.start()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(20):
+            with contextlib.suppress(redis.RedisError):
+                if self.client.get(REDIS_CLAIM_KEY) == self.token.encode():
+                    self.client.expire(REDIS_CLAIM_KEY, REDIS_CLAIM_TTL)
+
+    def empty(self) -> None:
+        """Delete every key of the database but the claim."""
+        for key in self.client.scan_iter(count=1000):
+            if key != REDIS_CLAIM_KEY.encode():
+                self.client.delete(key)
+
+    def release(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(redis.RedisError):
+            self.empty()
+            if self.client.get(REDIS_CLAIM_KEY) == self.token.encode():
+                self.client.delete(REDIS_CLAIM_KEY)
+        self.client.close()
 
 
 def redis_server() -> tuple[str, int]:
@@ -128,6 +171,10 @@ class ManagedProcess:
     def start(self, timeout: float = 60) -> ManagedProcess:
         self.starts += 1
         self.log_path = self.log_dir / f"{self.name}-{self.starts}.log"
+        number = 1
+        while self.log_path.exists():  # another process of that name wrote one already
+            number += 1
+            self.log_path = self.log_dir / f"{self.name}-{number}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.argv,
@@ -215,14 +262,13 @@ class LiveStack:
         *,
         database: Mapping,
         log_dir: Path,
-        redis_index: int | None = None,
         env: Mapping[str, str] | None = None,
         web_workers: int = 2,
         worker_concurrency: int = 2,
     ) -> None:
         self.database = dict(database)
         self.log_dir = log_dir
-        self.redis_index = redis_db_index() if redis_index is None else redis_index
+        self.claim: RedisClaim | None = None  # the Redis database, claimed at start()
         self.extra_env = dict(env or {})
         self.web_workers = web_workers
         self.worker_concurrency = worker_concurrency
@@ -254,6 +300,11 @@ class LiveStack:
             f"postgres://{auth}@127.0.0.1:{self.db_proxy.port}/{self.db_name}"
             f"?application_name={APP_NAME_PREFIX}_{app}"
         )
+
+    @property
+    def redis_index(self) -> int:
+        assert self.claim is not None, "start() the stack first"
+        return self.claim.index
 
     @property
     def broker_url(self) -> str:
@@ -294,6 +345,7 @@ class LiveStack:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> LiveStack:
+        self.claim = RedisClaim()
         self.db_proxy.start()
         self.broker_proxy.start()
         self.flush_broker()
@@ -308,11 +360,11 @@ class LiveStack:
         self.db_proxy.close()
         self.broker_proxy.close()
         if self._redis is not None:
-            try:
-                self._redis.flushdb()
-            finally:
-                self._redis.close()
-                self._redis = None
+            self._redis.close()
+            self._redis = None
+        if self.claim is not None:
+            self.claim.release()
+            self.claim = None
 
     def start_web(self) -> ManagedProcess:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -492,7 +544,9 @@ class LiveStack:
         wait_until(quiet, timeout=timeout, interval=0.1, message="the stack to be quiet")
 
     def flush_broker(self) -> None:
-        self.redis.flushdb()
+        """Empty the broker's Redis database (this stack's own: the claim says so)."""
+        assert self.claim is not None
+        self.claim.empty()
 
     def log_sections(self, lines: int = 80) -> list[tuple[str, str]]:
         sections = []

@@ -3,8 +3,8 @@
 Each scenario gets a database of its own, copied from a migrated template
 (``CREATE DATABASE ... TEMPLATE``, much faster than migrating each time), and a ``LiveStack`` of
 its own on it; this process's Django connection points at the same database so the audits read
-what the processes wrote. Databases are named ``lc_system_bench_*`` and Redis uses database 11:
-neither the test runs' nor anyone else's.
+what the processes wrote. Databases are named ``lc_system_bench_*``; the stack claims a Redis
+database among 9-12 that no other stack holds (``tests.system.stack.RedisClaim``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS_DB = int(os.environ.get("BENCH_SYSTEM_REDIS_DB", "11"))
 TEMPLATE = "lc_system_bench_template"
 RESULTS = ROOT / "bench" / "results"
 
@@ -88,9 +87,7 @@ def live_stack(name: str, *, web_workers: int = 2, log_root: Path | None = None)
 
     database = use_database(name)
     log_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=log_root))
-    stack = LiveStack(
-        database=database, log_dir=log_dir, redis_index=REDIS_DB, web_workers=web_workers
-    )
+    stack = LiveStack(database=database, log_dir=log_dir, web_workers=web_workers)
     try:
         stack.start()
         yield stack
