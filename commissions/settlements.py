@@ -131,7 +131,9 @@ def _enqueue(run: SettlementRun) -> None:
     from commissions.tasks import settlement_run
 
     run_id = run.pk
-    transaction.on_commit(lambda: settlement_run.delay(run_id))
+    # robust: a broker that is down must not turn the committed request into a 500; the run
+    # stays queued and the daily scheduled run picks it up (logged by Django when it fails).
+    transaction.on_commit(lambda: settlement_run.delay(run_id), robust=True)
 
 
 @transaction.atomic
