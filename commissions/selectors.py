@@ -192,12 +192,12 @@ def balance_partner(*, caller, partner_id: str | None) -> Partner:
 
 
 def partner_balances(*, partner: Partner) -> list[dict]:
-    """Per currency: pending, available and paid out, aggregated in SQL (one query).
+    """Per currency: pending, available, in payout and paid out, aggregated in SQL (one query).
 
     Balances are credit minus debit of the partner's accounts (all credit-normal); ``pending``
-    is what is still in a return window, ``available`` what a settlement may pay, ``paid_out``
-    what has been paid. What sits in a settlement being paid (``partner_in_payout``) is in none
-    of the three.
+    is what is still in a return window, ``available`` what a settlement may pay, ``in_payout``
+    what sits in a settlement not yet marked paid (beyond the contract's three fields, as Stripe
+    shows money in transit), ``paid_out`` what has been paid.
     """
 
     def balance(purpose: str):
@@ -213,6 +213,7 @@ def partner_balances(*, partner: Partner) -> list[dict]:
         .annotate(
             pending=balance(P.PARTNER_PENDING),
             available=balance(P.PARTNER_AVAILABLE),
+            in_payout=balance(P.PARTNER_IN_PAYOUT),
             paid_out=balance(P.PARTNER_PAID_OUT),
         )
         .order_by("currency")

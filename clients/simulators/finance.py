@@ -56,7 +56,13 @@ class Finance:
         for row in self.client.balances(partner=partner_id):
             if row["currency"] == currency:
                 return row
-        return {"currency": currency, "pending": "0", "available": "0", "paid_out": "0"}
+        return {
+            "currency": currency,
+            "pending": "0",
+            "available": "0",
+            "in_payout": "0",
+            "paid_out": "0",
+        }
 
     def settle(
         self,

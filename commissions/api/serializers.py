@@ -222,4 +222,5 @@ class BalanceSerializer(serializers.Serializer):
     currency = serializers.CharField()
     pending = AmountField(help_text="Earned on orders still in their return window")
     available = AmountField(help_text="Ready to settle")
+    in_payout = AmountField(help_text="In a settlement that is not yet marked paid")
     paid_out = AmountField(help_text="Paid out so far")

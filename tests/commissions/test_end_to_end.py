@@ -127,7 +127,13 @@ def test_order_to_breakdown(
         (fulfillment_client, "7.38"),
     ):
         assert ok(client.get("/api/v1/balances")) == [
-            {"currency": "USD", "pending": "0.00", "available": available, "paid_out": "0.00"}
+            {
+                "currency": "USD",
+                "pending": "0.00",
+                "available": available,
+                "in_payout": "0.00",
+                "paid_out": "0.00",
+            }
         ]
         entries = ok(client.get("/api/v1/ledger/entries", {"order": order["id"]}))["results"]
         assert [e["kind"] for e in entries] == ["release", "refund", "sale"]

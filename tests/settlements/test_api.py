@@ -8,6 +8,7 @@ import pytest
 from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, Settlement, SettlementRun
 from livecommerce import money
+from livecommerce.money import to_decimal_string
 from orders.models import Order
 from partners.models import Event
 from tests import factories
@@ -431,3 +432,29 @@ def test_lines_and_runs_lists_take_a_fixed_number_of_queries(
         assert len(finance.get(f"/api/v1/settlements/{later.pk}/lines").json()["results"]) == 5
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(finance.get("/api/v1/settlement-runs").json()["results"]) == 2
+
+
+def test_the_payees_balance_shows_money_in_payout_until_it_is_paid(settled, finance):
+    # given a brand whose available balance a run has moved into a pending settlement
+    settlement = brand_settlement(settled)
+    brand = client_for(partner=settled.brand)
+    amount = to_decimal_string(settlement.net_payout, settlement.currency)
+
+    before = _balance(brand.get("/api/v1/balances").json(), settlement.currency)
+    finance.post(
+        f"/api/v1/settlements/{settlement.pk}/mark-paid", {"payout_reference": "w"}, format="json"
+    )
+    after = _balance(brand.get("/api/v1/balances").json(), settlement.currency)
+
+    # then the balance says where the money is at each step, to the cent
+    assert settlement.net_payout > 0
+    assert (before["in_payout"], before["paid_out"]) == (amount, _zero(settlement.currency))
+    assert (after["in_payout"], after["paid_out"]) == (_zero(settlement.currency), amount)
+
+
+def _balance(rows: list[dict], currency: str) -> dict:
+    return next(row for row in rows if row["currency"] == currency)
+
+
+def _zero(currency: str) -> str:
+    return to_decimal_string(0, currency)
