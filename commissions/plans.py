@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import audit_record, field_changes
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
-from livecommerce import money
+from livecommerce.api import check_currency, parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.models import Order, OrderLine
 from partners.choices import PartnerKind
@@ -140,10 +140,7 @@ def _apply_fields(plan: CommissionPlan, fields: dict) -> CommissionPlan:
     if "currency" in fields:
         currency = fields.pop("currency") or ""
         if currency:
-            try:
-                money.exponent(currency)
-            except money.MoneyError as exc:
-                raise AppValidationError(exc.code, exc.detail, attr="currency") from None
+            check_currency(currency)
         plan.currency = currency
     if "category" in fields:
         plan.category = fields.pop("category") or ""
@@ -180,10 +177,7 @@ def _parse_fee(text: str, currency: str) -> int:
         raise AppValidationError(
             "currency_required", "A plan with a fixed fee names its currency.", attr="currency"
         )
-    try:
-        return money.to_minor(text, currency)
-    except money.MoneyError as exc:
-        raise AppValidationError(exc.code, exc.detail, attr="fulfillment_fee_fixed") from None
+    return parse_amount(text, currency, attr="fulfillment_fee_fixed")
 
 
 @transaction.atomic

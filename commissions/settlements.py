@@ -57,6 +57,7 @@ from commissions.settlement_models import (
     SettlementStatus,
 )
 from livecommerce import money
+from livecommerce.api import check_currency
 from livecommerce.errors import AppError, AppValidationError
 from livecommerce.ids import new_id
 from partners.choices import PayoutSchedule
@@ -111,10 +112,7 @@ def run_schedules(run: SettlementRun) -> list[str]:
 
 
 def _check_period(period_end: date, currency: str) -> None:
-    try:
-        money.exponent(currency)
-    except money.MoneyError as exc:
-        raise AppValidationError(exc.code, exc.detail, attr="currency") from None
+    check_currency(currency)
     if period_end > timezone.now().date():
         raise AppValidationError(
             "period_end_in_future",

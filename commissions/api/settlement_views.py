@@ -29,6 +29,7 @@ from commissions.api.settlement_serializers import (
 )
 from commissions.settlement_filters import SettlementFilter, SettlementRunFilter
 from livecommerce import money
+from livecommerce.api import validated_input
 from livecommerce.pagination import CursorPagination
 from livecommerce.schema import error_responses
 from partners.choices import PartnerKind, StaffRole
@@ -203,7 +204,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def run(self, request):
-        data = _valid(SettlementRunInputSerializer, request.data)
+        data = validated_input(SettlementRunInputSerializer, request.data)
         run, queued = settlements.settlement_run_request(
             period_end=data["period_end"], currency=data["currency"]
         )
@@ -272,7 +273,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="mark-paid", filterset_class=None)
     def mark_paid(self, request, pk=None):
         settlement = self.get_object()
-        data = _valid(MarkPaidInputSerializer, request.data)
+        data = validated_input(MarkPaidInputSerializer, request.data)
         settlement = settlements.settlement_mark_paid(
             settlement=settlement, payout_reference=data["payout_reference"]
         )
@@ -301,7 +302,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="mark-failed", filterset_class=None)
     def mark_failed(self, request, pk=None):
         settlement = self.get_object()
-        data = _valid(MarkFailedInputSerializer, request.data)
+        data = validated_input(MarkFailedInputSerializer, request.data)
         settlement = settlements.settlement_mark_failed(
             settlement=settlement, reason=data["reason"]
         )
@@ -326,9 +327,3 @@ class SettlementRunViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet
 
     def get_queryset(self):
         return settlements.settlement_run_list(caller=self.request.user)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data

@@ -19,6 +19,7 @@ from commissions.api.serializers import (
 )
 from commissions.filters import CommissionPlanFilter, LedgerEntryFilter
 from commissions.models import LedgerEntry
+from livecommerce.api import validated_input
 from livecommerce.schema import error_responses
 from partners.choices import PartnerKind, StaffRole
 from partners.permissions import ActionPermissionsMixin, allow
@@ -125,12 +126,6 @@ BREAKDOWN_EXAMPLE = OpenApiExample(
 )
 
 
-def _valid(serializer_class, data, *, partial: bool = False) -> dict:
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 @extend_schema_view(
     list=extend_schema(summary="List commission plans", tags=["commissions"]),
     retrieve=extend_schema(summary="Get a commission plan", tags=["commissions"]),
@@ -153,7 +148,7 @@ class CommissionPlanViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSe
         examples=[PLAN_EXAMPLE],
     )
     def create(self, request):
-        data = _valid(CommissionPlanInputSerializer, request.data)
+        data = validated_input(CommissionPlanInputSerializer, request.data)
         plan = plans.commission_plan_create(**data, actor=request.user)
         return Response(CommissionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
@@ -170,7 +165,7 @@ class CommissionPlanViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSe
     )
     def partial_update(self, request, pk=None):
         plan = self.get_object()
-        data = _valid(CommissionPlanInputSerializer, request.data, partial=True)
+        data = validated_input(CommissionPlanInputSerializer, request.data, partial=True)
         plan = plans.commission_plan_update(plan=plan, **data, actor=request.user)
         return Response(CommissionPlanSerializer(plan).data)
 

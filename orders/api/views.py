@@ -11,6 +11,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from livecommerce.api import validated_input
 from livecommerce.pagination import CursorPagination
 from livecommerce.schema import error_responses
 from orders import selectors, services
@@ -73,12 +74,6 @@ def _post_errors(*codes: str) -> dict:
     return error_responses(
         *codes, "idempotency_key_in_use", "idempotency_key_reused", "request_too_large"
     )
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class OldestFirstPagination(CursorPagination):
@@ -155,7 +150,7 @@ class ProductViewSet(
         ],
     )
     def create(self, request):
-        data = _valid(ProductCreateSerializer, request.data)
+        data = validated_input(ProductCreateSerializer, request.data)
         product = services.product_create(
             writer=request.user.partner, brand_id=data.pop("brand", None), **data
         )
@@ -177,7 +172,7 @@ class ProductViewSet(
     )
     def partial_update(self, request, pk=None):
         product = self.get_object()
-        data = _valid(ProductUpdateSerializer, request.data)
+        data = validated_input(ProductUpdateSerializer, request.data)
         product = services.product_update(product=product, **data)
         return Response(ProductSerializer(product).data)
 
@@ -269,7 +264,7 @@ class LiveSessionViewSet(
         ],
     )
     def create(self, request):
-        data = _valid(LiveSessionCreateSerializer, request.data)
+        data = validated_input(LiveSessionCreateSerializer, request.data)
         session = services.live_session_create(
             producer=request.user.partner,
             title=data["title"],
@@ -396,7 +391,7 @@ class OrderViewSet(
         ],
     )
     def create(self, request):
-        data = _valid(OrderCreateSerializer, request.data)
+        data = validated_input(OrderCreateSerializer, request.data)
         buyer = data.get("buyer") or {}
         order = services.order_create(
             host_app=request.user.partner,
@@ -421,7 +416,7 @@ class OrderViewSet(
     @action(detail=True, methods=["post"], filterset_class=None)
     def pay(self, request, pk=None):
         order = self.get_object()
-        data = _valid(OrderPaySerializer, request.data)
+        data = validated_input(OrderPaySerializer, request.data)
         order = services.order_pay(order=order, actor=str(request.user), **data)
         return Response(self._out(order))
 
@@ -434,7 +429,7 @@ class OrderViewSet(
     @action(detail=True, methods=["post"], filterset_class=None)
     def cancel(self, request, pk=None):
         order = self.get_object()
-        data = _valid(OrderCancelSerializer, request.data)
+        data = validated_input(OrderCancelSerializer, request.data)
         order = services.order_cancel(order=order, actor=str(request.user), **data)
         return Response(self._out(order))
 
@@ -453,7 +448,7 @@ class OrderViewSet(
     @action(detail=True, methods=["post"], filterset_class=None)
     def ship(self, request, pk=None):
         order = self.get_object()
-        data = _valid(OrderShipSerializer, request.data)
+        data = validated_input(OrderShipSerializer, request.data)
         order = services.order_ship(order=order, actor=str(request.user), **data)
         return Response(self._out(order))
 
@@ -518,7 +513,7 @@ class OrderViewSet(
     @refunds.mapping.post
     def refunds_create(self, request, pk=None):
         order = self.get_object()
-        data = _valid(RefundCreateSerializer, request.data)
+        data = validated_input(RefundCreateSerializer, request.data)
         refund = services.refund_create(order=order, actor=str(request.user), **data)
         refund = selectors.order_refund_list(order=order).get(pk=refund.pk)
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)

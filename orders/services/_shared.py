@@ -1,29 +1,12 @@
-"""What every order service shares: amounts from the API, the order lock, the order's history
+"""What every order service shares: the order lock, the order's history
 and partner events, and putting units back on sale."""
 
 from collections.abc import Mapping, Sequence
 
-from livecommerce import money
-from livecommerce.errors import AppValidationError
 from orders.models import Order, OrderEvent, OrderLine, Product
 from partners.events import event_publish
 
 SYSTEM_ACTOR = "system"
-
-
-def parse_amount(value: str, currency: str, *, attr: str) -> int:
-    """Parse an API amount in ``currency``; bad input is a 400 on ``attr``."""
-    try:
-        return money.to_minor(value, currency)
-    except money.MoneyError as exc:
-        raise AppValidationError(exc.code, exc.detail, attr=attr) from None
-
-
-def check_currency(currency: str) -> None:
-    try:
-        money.exponent(currency)
-    except money.MoneyError as exc:
-        raise AppValidationError(exc.code, exc.detail, attr="currency") from None
 
 
 def lock_order(order: Order) -> Order:

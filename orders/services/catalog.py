@@ -2,9 +2,9 @@
 
 from django.db import IntegrityError, transaction
 
+from livecommerce.api import check_currency, parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.models import Product
-from orders.services._shared import check_currency, parse_amount
 from partners.choices import PartnerKind
 from partners.models import Partner
 

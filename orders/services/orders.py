@@ -17,13 +17,13 @@ from django.utils import timezone
 
 from commissions import services as commission_services
 from livecommerce import money
+from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.choices import OrderStatus
 from orders.models import LiveSession, Order, OrderLine, Product
 from orders.services._shared import (
     SYSTEM_ACTOR,
     lock_order,
-    parse_amount,
     record_order_event,
     restock_lines,
 )

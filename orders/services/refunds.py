@@ -6,10 +6,11 @@ from django.db import transaction
 
 from commissions import services as commission_services
 from livecommerce import money
+from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.choices import OrderStatus
 from orders.models import Order, OrderLine, Refund, RefundLine
-from orders.services._shared import lock_order, parse_amount, record_order_event, restock_lines
+from orders.services._shared import lock_order, record_order_event, restock_lines
 from orders.status import order_move
 
 

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from livecommerce.api import validated_input
 from livecommerce.errors import AppValidationError
 from livecommerce.schema import error_responses
 from partners import selectors, services
@@ -77,7 +78,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         examples=[PARTNER_EXAMPLE],
     )
     def create(self, request):
-        data = _valid(PartnerCreateSerializer, request.data)
+        data = validated_input(PartnerCreateSerializer, request.data)
         partner = services.partner_create(**data, actor=request.user)
         return Response(self._out(partner), status=status.HTTP_201_CREATED)
 
@@ -90,7 +91,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     )
     def partial_update(self, request, pk=None):
         partner = self.get_object()
-        data = _valid(PartnerUpdateSerializer, request.data)
+        data = validated_input(PartnerUpdateSerializer, request.data)
         partner = services.partner_update(partner=partner, **data, actor=request.user)
         return Response(self._out(partner))
 
@@ -124,7 +125,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     @enrollments.mapping.post
     def enrollments_create(self, request, pk=None):
         host_app = self.get_object()
-        data = _valid(EnrollmentInputSerializer, request.data)
+        data = validated_input(EnrollmentInputSerializer, request.data)
         enrollment, created = services.enrollment_create(
             host_app=host_app, brand=data["brand"], actor=request.user
         )
@@ -203,7 +204,7 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     @api_keys.mapping.post
     def api_keys_create(self, request, pk=None):
         partner = self.get_object()
-        data = _valid(APIKeyCreateSerializer, request.data)
+        data = validated_input(APIKeyCreateSerializer, request.data)
         api_key, raw_key = services.api_key_create(
             name=data["name"], partner=partner, actor=request.user
         )
@@ -223,12 +224,6 @@ def _created_key(api_key: APIKey, raw_key: str) -> dict:
             "created": api_key.created,
         }
     ).data
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 @extend_schema_view(

@@ -13,6 +13,7 @@ from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from livecommerce.api import validated_input
 from livecommerce.schema import error_responses
 from partners.api.webhook_serializers import (
     EventSerializer,
@@ -59,12 +60,6 @@ EVENT_EXAMPLE = {
     "sequence": 2,
     "data": {"id": "ord_01jd3x6q2c7h9k4m8n2p5r7t9v", "status": "paid", "total": "19.99"},
 }
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 @extend_schema_view(
@@ -120,7 +115,7 @@ class WebhookEndpointViewSet(
         ],
     )
     def create(self, request):
-        data = _valid(WebhookEndpointCreateSerializer, request.data)
+        data = validated_input(WebhookEndpointCreateSerializer, request.data)
         endpoint = services.webhook_endpoint_create(partner=request.user.partner, **data)
         return Response(
             WebhookEndpointSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED
@@ -138,7 +133,7 @@ class WebhookEndpointViewSet(
     )
     def partial_update(self, request, pk=None):
         endpoint = self.get_object()
-        data = _valid(WebhookEndpointUpdateSerializer, request.data)
+        data = validated_input(WebhookEndpointUpdateSerializer, request.data)
         endpoint = services.webhook_endpoint_update(endpoint=endpoint, **data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
@@ -169,7 +164,7 @@ class WebhookEndpointViewSet(
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         endpoint = self.get_object()
-        data = _valid(RotateSecretSerializer, request.data or {})
+        data = validated_input(RotateSecretSerializer, request.data or {})
         grace = data.get("grace_period_seconds")
         endpoint = services.webhook_endpoint_rotate_secret(
             endpoint=endpoint,
