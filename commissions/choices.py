@@ -17,6 +17,10 @@ class AccountPurpose(models.TextChoices):
     PARTNER_AVAILABLE = "partner_available", "Partner payable, available to settle"
     PARTNER_IN_PAYOUT = "partner_in_payout", "Partner payable, in a settlement being paid"
     PARTNER_PAID_OUT = "partner_paid_out", "Paid out to the partner"
+    # The platform's side of an adjustment (debit-normal): what it put into payees' balances.
+    PLATFORM_WRITE_OFFS = "platform_write_offs", "Debts the platform absorbed (write-offs)"
+    PLATFORM_CREDITS = "platform_credits", "Goodwill credits the platform gave payees"
+    REPAYMENTS_RECEIVED = "repayments_received", "Debts payees paid back outside the service"
 
 
 PARTNER_PURPOSES = (
@@ -29,6 +33,16 @@ PLATFORM_PURPOSES = (
     AccountPurpose.BUYER_FUNDS_CLEARING,
     AccountPurpose.PLATFORM_REVENUE,
     AccountPurpose.TAX_PAYABLE,
+    AccountPurpose.PLATFORM_WRITE_OFFS,
+    AccountPurpose.PLATFORM_CREDITS,
+    AccountPurpose.REPAYMENTS_RECEIVED,
+)
+
+# What the platform holds for a payee: a statement follows their sum (negative while it owes).
+HELD_PURPOSES = (
+    AccountPurpose.PARTNER_PENDING,
+    AccountPurpose.PARTNER_AVAILABLE,
+    AccountPurpose.PARTNER_IN_PAYOUT,
 )
 
 
@@ -57,3 +71,23 @@ class Share(models.TextChoices):
     BRAND_NET = "brand_net", "Brand net"
     SHIPPING = "shipping", "Shipping"
     TAX = "tax", "Tax"
+
+
+class AdjustmentKind(models.TextChoices):
+    """Finance's corrections of a payee's balance; each credits the payee's available balance.
+
+    ``write_off``: the platform absorbs a debt (at most what is owed); ``repayment``: the payee
+    paid a debt back outside the service (at most what is owed); ``credit``: a goodwill credit.
+    """
+
+    WRITE_OFF = "write_off", "Write-off (the platform absorbs a debt)"
+    REPAYMENT = "repayment", "Repayment (paid back outside the service)"
+    CREDIT = "credit", "Goodwill credit"
+
+
+# The platform account each kind of adjustment debits.
+ADJUSTMENT_ACCOUNTS = {
+    AdjustmentKind.WRITE_OFF: AccountPurpose.PLATFORM_WRITE_OFFS,
+    AdjustmentKind.REPAYMENT: AccountPurpose.REPAYMENTS_RECEIVED,
+    AdjustmentKind.CREDIT: AccountPurpose.PLATFORM_CREDITS,
+}

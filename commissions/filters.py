@@ -1,8 +1,8 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from commissions.choices import EntryKind
-from commissions.models import CommissionPlan, LedgerEntry, LedgerLine
+from commissions.choices import AdjustmentKind, EntryKind
+from commissions.models import Adjustment, CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.filters import IsoDateTimeFilter
 
 
@@ -54,3 +54,15 @@ class LedgerEntryFilter(django_filters.FilterSet):
         return queryset.filter(
             Exists(LedgerLine.objects.filter(entry_id=OuterRef("pk"), partner_id=value))
         )
+
+
+class AdjustmentFilter(django_filters.FilterSet):
+    partner = django_filters.CharFilter(field_name="partner_id")
+    currency = django_filters.CharFilter()
+    kind = django_filters.ChoiceFilter(choices=AdjustmentKind.choices)
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+
+    class Meta:
+        model = Adjustment
+        fields = ["partner", "currency", "kind"]

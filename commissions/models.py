@@ -7,6 +7,7 @@ from commissions.choices import (
     PARTNER_PURPOSES,
     PLATFORM_PURPOSES,
     AccountPurpose,
+    AdjustmentKind,
     EntryKind,
     Share,
 )
@@ -235,6 +236,49 @@ class LedgerLine(models.Model):
     def __str__(self) -> str:
         side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
         return f"{self.entry_id} {self.account_id} {side}"
+
+
+class AdjustmentQuerySet(models.QuerySet):
+    pass
+
+
+class Adjustment(models.Model):
+    """Finance's correction of a payee's balance: a write-off, a repayment or a goodwill credit.
+
+    Each posts one balanced ledger entry (kind ``adjustment``): a credit of the payee's
+    ``partner_available`` and a debit of the platform account of its kind
+    (``ADJUSTMENT_ACCOUNTS``). Written once with its entry and an audit entry carrying the
+    reason; never edited (a mistake is corrected by another adjustment).
+    """
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("adj"))
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="adjustments")
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField(help_text="Minor units, > 0; credited to the payee")
+    kind = models.CharField(max_length=20, choices=AdjustmentKind.choices)
+    reason = models.CharField(max_length=500)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="adjustment")
+    created_by = models.CharField(max_length=100, help_text="Who made it (staff:finance)")
+    api_key = models.CharField(max_length=ID_MAX_LENGTH, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AdjustmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created", "-id")
+        indexes = [
+            models.Index(fields=["partner", "currency", "-created"], name="adjustment_partner")
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="adjustment_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in AdjustmentKind]),
+                name="adjustment_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.kind} {self.partner_id} {self.currency}"
 
 
 from commissions.settlement_models import *  # noqa: E402, F403

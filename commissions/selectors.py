@@ -191,13 +191,15 @@ def balance_partner(*, caller, partner_id: str | None) -> Partner:
     return caller.partner
 
 
-def partner_balances(*, partner: Partner) -> list[dict]:
-    """Per currency: pending, available, in payout and paid out, aggregated in SQL (one query).
+def partner_balances(*, partner: Partner, as_of=None) -> list[dict]:
+    """Per currency: pending, available, in payout, paid out and owed, in SQL (one query).
 
     Balances are credit minus debit of the partner's accounts (all credit-normal); ``pending``
-    is what is still in a return window, ``available`` what a settlement may pay, ``in_payout``
-    what sits in a settlement not yet marked paid (beyond the contract's three fields, as Stripe
-    shows money in transit), ``paid_out`` what has been paid.
+    is what is still in a return window, ``available`` what a settlement may pay (negative when
+    refunds took back more than is left: the payee owes it), ``in_payout`` what sits in a
+    settlement not yet marked paid, ``paid_out`` what has been paid, and ``owed`` what the payee
+    owes the platform (``-available`` while that is negative, else 0). ``as_of`` (a datetime)
+    gives them from the lines created at or before that moment.
     """
 
     def balance(purpose: str):
@@ -207,9 +209,11 @@ def partner_balances(*, partner: Partner) -> list[dict]:
             Sum("debit", filter=only), zero
         )
 
+    lines = LedgerLine.objects.filter(partner=partner)
+    if as_of is not None:
+        lines = lines.filter(created__lte=as_of)
     rows = (
-        LedgerLine.objects.filter(partner=partner)
-        .values("currency")
+        lines.values("currency")
         .annotate(
             pending=balance(P.PARTNER_PENDING),
             available=balance(P.PARTNER_AVAILABLE),
@@ -218,4 +222,12 @@ def partner_balances(*, partner: Partner) -> list[dict]:
         )
         .order_by("currency")
     )
-    return list(rows)
+    return [{**row, "owed": max(0, -row["available"])} for row in rows]
+
+
+def available_balance(*, partner_id: str, currency: str) -> int:
+    """The payee's ``partner_available`` balance in ``currency`` now (minor units, may be < 0)."""
+    sums = LedgerLine.objects.filter(
+        partner_id=partner_id, currency=currency, purpose=P.PARTNER_AVAILABLE
+    ).aggregate(credit=Coalesce(Sum("credit"), 0), debit=Coalesce(Sum("debit"), 0))
+    return sums["credit"] - sums["debit"]

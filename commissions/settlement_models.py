@@ -43,9 +43,9 @@ class SettlementRunQuerySet(TenantQuerySet):
 class SettlementRun(models.Model):
     """One settlement run: a currency settled up to the end of ``period_end`` (UTC).
 
-    There is at most one run per (period end, currency): asking again returns it. The run is
-    executed by a Celery task on the ``settlements`` queue; every step can be repeated after a
-    crash. ``watermark_line_id`` is fixed the first time the run starts (the highest ledger line
+    There is at most one run per (period end, currency, trigger): asking again returns it. The
+    run is executed by a Celery task on the ``settlements`` queue; every step can be repeated after
+    a crash. ``watermark_line_id`` is fixed the first time the run starts (the highest ledger line
     id once every transaction that was posting had finished), so a re-run sees exactly the
     lines the first attempt saw. ``prepared`` is set in the same transaction that writes the
     run's settlement rows.
@@ -82,8 +82,12 @@ class SettlementRun(models.Model):
     class Meta:
         ordering = ("-created", "-id")
         constraints = [
+            # The schedule's run of a period and finance's are separate runs: a run finance
+            # starts by hand never stands in for the schedule's (which settles the weekly and
+            # monthly payees due that day).
             models.UniqueConstraint(
-                fields=["period_end", "currency"], name="settlement_run_once_per_period"
+                fields=["period_end", "currency", "trigger"],
+                name="settlement_run_once_per_period_trigger",
             ),
         ]
 

@@ -82,7 +82,15 @@ bounds AS (
                AND l.id > acct.after_line_id
                AND l.id <= %(watermark)s
                AND l.created < %(cutoff)s
-               AND l.kind <> 'settlement') AS to_line_id
+               AND l.kind <> 'settlement'
+               AND l.id < COALESCE(
+                   (SELECT min(n.id) FROM commissions_ledgerline n
+                     WHERE n.account_id = acct.account_id
+                       AND n.id > acct.after_line_id
+                       AND n.id <= %(watermark)s
+                       AND n.created >= %(cutoff)s
+                       AND n.kind <> 'settlement'),
+                   %(watermark)s + 1)) AS to_line_id
       FROM acct
 ),
 covered AS (

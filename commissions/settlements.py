@@ -47,8 +47,10 @@ from django.utils import timezone
 
 from commissions import settlement_portable
 from commissions.choices import AccountPurpose, EntryKind
+from commissions.debts import lock_available_account
 from commissions.ledger import NewEntry, Posting, ledger_post, ledger_post_many
 from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
+from commissions.selectors import available_balance
 from commissions.settlement_models import (
     Settlement,
     SettlementRun,
@@ -75,6 +77,9 @@ POST_BATCH = 1000
 # queues it again (executing a run twice is harmless).
 STALE_RUN_AFTER = timedelta(minutes=30)
 
+# How far back the schedule looks for periods it never ran (a month-end included).
+CATCH_UP_DAYS = 62
+
 
 # --- Periods and schedules ---------------------------------------------------------------------
 
@@ -84,9 +89,18 @@ def period_cutoff(period_end: date) -> datetime:
     return datetime.combine(period_end + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def database_today() -> date:
+    """Today (UTC) by the database's clock, the clock periods are judged by."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT (statement_timestamp() AT TIME ZONE 'UTC')::date")
+            return cursor.fetchone()[0]
+    return timezone.now().date()  # SQLite: one machine, one clock
+
+
 def default_period_end(today: date | None = None) -> date:
     """The daily run settles up to the end of yesterday (UTC): a day that is over."""
-    return (today or timezone.now().date()) - timedelta(days=1)
+    return (today or database_today()) - timedelta(days=1)
 
 
 def schedules_due(period_end: date) -> list[str]:
@@ -113,7 +127,7 @@ def run_schedules(run: SettlementRun) -> list[str]:
 
 def _check_period(period_end: date, currency: str) -> None:
     check_currency(currency)
-    if period_end > timezone.now().date():
+    if period_end > database_today():
         raise AppValidationError(
             "period_end_in_future",
             "A period can only be settled once it has begun.",
@@ -147,7 +161,7 @@ def settlement_run_request(
     """
     _check_period(period_end, currency)
     run, created = SettlementRun.objects.get_or_create(
-        period_end=period_end, currency=currency, defaults={"trigger": trigger}
+        period_end=period_end, currency=currency, trigger=trigger
     )
     if created:
         _enqueue(run)
@@ -192,47 +206,92 @@ def _interrupted(run: SettlementRun, *, queued_for: timedelta | None) -> bool:
     return False
 
 
+def _currencies_to_settle() -> list[str]:
+    return list(
+        LedgerAccount.objects.filter(purpose=P.PARTNER_AVAILABLE)
+        .values_list("currency", flat=True)
+        .distinct()
+        .order_by("currency")
+    )
+
+
+def _periods_to_catch_up(*, currency: str, period_end: date) -> list[date]:
+    """The schedule's periods of ``currency`` before ``period_end`` that never ran.
+
+    From the day after the last period the schedule ran (at most ``CATCH_UP_DAYS`` back, so a
+    monthly payee's missed month-end is still found) up to the day before ``period_end``. A
+    currency the schedule never ran starts at ``period_end``: there is nothing to catch up.
+    """
+    last = (
+        SettlementRun.objects.filter(
+            currency=currency, trigger=SettlementRunTrigger.SCHEDULE, period_end__lt=period_end
+        )
+        .order_by("-period_end")
+        .values_list("period_end", flat=True)
+        .first()
+    )
+    if last is None:
+        return []
+    first = max(last + timedelta(days=1), period_end - timedelta(days=CATCH_UP_DAYS))
+    return [first + timedelta(days=n) for n in range((period_end - first).days)]
+
+
+def _schedule_run(*, period_end: date, currency: str) -> tuple[SettlementRun, bool]:
+    """The schedule's run of a period: created, queued again if interrupted, or as it is."""
+    run, created = SettlementRun.objects.get_or_create(
+        period_end=period_end, currency=currency, trigger=SettlementRunTrigger.SCHEDULE
+    )
+    if created:
+        return run, True
+    return _requeue_if_interrupted(run)
+
+
+def _requeue_if_interrupted(run: SettlementRun) -> tuple[SettlementRun, bool]:
+    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    if not _interrupted(run, queued_for=STALE_RUN_AFTER):
+        return run, False
+    run.status = SettlementRunStatus.QUEUED
+    run.save(update_fields=["status"])
+    return run, True
+
+
 @transaction.atomic
 def settlement_runs_for_schedule(
     *, period_end: date, currencies: list[str] | None = None
 ) -> list[tuple[SettlementRun, bool]]:
-    """The schedule's runs for ``period_end``: one per currency that has available balances.
+    """The schedule's runs for ``period_end``, with every run it must catch up on.
 
-    Returns ``(run, to_execute)`` pairs, creating the runs that do not exist. ``to_execute`` is
-    False for a completed run and for one a live worker is executing or will execute; a run
-    that failed, or whose worker died, is queued again: executing a run is idempotent.
+    Per currency that has available balances: the schedule's periods that never ran (the
+    scheduler was down) up to ``period_end``, oldest first, and the run of ``period_end``;
+    then every other run, of any period, finance's too, that failed or lost its worker, queued
+    again (executing a run again finishes it; ranges follow each other, so nobody is paid
+    twice). Returns ``(run, to_execute)`` pairs; ``to_execute`` is False for a completed run
+    and for one a live worker is executing or will execute.
     """
     if currencies is None:
-        currencies = list(
-            LedgerAccount.objects.filter(purpose=P.PARTNER_AVAILABLE)
-            .values_list("currency", flat=True)
-            .distinct()
-            .order_by("currency")
-        )
-    runs = []
+        currencies = _currencies_to_settle()
+    runs: dict[str, tuple[SettlementRun, bool]] = {}
     for currency in currencies:
         _check_period(period_end, currency)
-        run, created = SettlementRun.objects.get_or_create(
-            period_end=period_end,
-            currency=currency,
-            defaults={"trigger": SettlementRunTrigger.SCHEDULE},
+        for day in [*_periods_to_catch_up(currency=currency, period_end=period_end), period_end]:
+            run, to_execute = _schedule_run(period_end=day, currency=currency)
+            runs[run.pk] = (run, to_execute)
+    unfinished = SettlementRun.objects.filter(
+        status__in=(
+            SettlementRunStatus.FAILED,
+            SettlementRunStatus.RUNNING,
+            SettlementRunStatus.QUEUED,
         )
-        if created:
-            runs.append((run, True))
-            continue
-        run = SettlementRun.objects.select_for_update().get(pk=run.pk)
-        if not _interrupted(run, queued_for=STALE_RUN_AFTER):
-            runs.append((run, False))
-            continue
-        run.status = SettlementRunStatus.QUEUED
-        run.save(update_fields=["status"])
-        runs.append((run, True))
-    return runs
+    ).exclude(pk__in=list(runs))
+    for run in unfinished.order_by("period_end", "created"):
+        runs[run.pk] = _requeue_if_interrupted(run)
+    return list(runs.values())
 
 
 @transaction.atomic
 def settlement_runs_schedule(*, period_end: date | None = None) -> list[SettlementRun]:
-    """Beat's daily run: settle every currency up to ``period_end`` (yesterday by default).
+    """Beat's daily run: settle every currency up to ``period_end`` (yesterday by default),
+    catching up on missed periods and interrupted runs.
 
     Queues a ``settlement_run`` task for each run that needs executing (after commit).
     """
@@ -362,7 +421,9 @@ def _fix_watermark(run: SettlementRun) -> None:
 # One statement computes every payee's settlement and writes the rows. Reading it:
 # - acct: the currency's available accounts of active payees due in this run, not yet settled by
 #   it, each with where its last settlement ended (after_line_id) and its minimum payout;
-# - bounds: where this settlement ends: the last line up to the watermark created in the period;
+# - bounds: where this settlement ends: the last line up to the watermark created in the period,
+#   and before the account's first line created after it (ids and stamps need not be in the
+#   same order: a range never reaches past a line of a later day, which waits for its period);
 # - covered: the lines in (after_line_id, to_line_id], the settlement entries' own debits aside;
 # - per_account: the payee's own figures; brand_sales / brand_refunds: for a brand's net, the
 #   order's merchandise and the other shares it was split into, so a brand's settlement shows its
@@ -392,7 +453,15 @@ bounds AS (
                AND l.id > acct.after_line_id
                AND l.id <= %(watermark)s
                AND l.created < %(cutoff)s
-               AND l.kind <> 'settlement') AS to_line_id
+               AND l.kind <> 'settlement'
+               AND l.id < COALESCE(
+                   (SELECT min(n.id) FROM commissions_ledgerline n
+                     WHERE n.account_id = acct.account_id
+                       AND n.id > acct.after_line_id
+                       AND n.id <= %(watermark)s
+                       AND n.created >= %(cutoff)s
+                       AND n.kind <> 'settlement'),
+                   %(watermark)s + 1)) AS to_line_id
       FROM acct
 ),
 covered AS MATERIALIZED (
@@ -667,11 +736,23 @@ def _locked_pending(settlement: Settlement) -> Settlement:
 def settlement_mark_paid(*, settlement: Settlement, payout_reference: str) -> Settlement:
     """Record that the payout reached the payee: in payout -> paid out (kind ``payout``).
 
-    Only a pending settlement (else 409 ``settlement_not_pending``); publishes
-    ``settlement.paid`` to the payee in the same transaction.
+    Only a pending settlement (else 409 ``settlement_not_pending``), and only while its payee
+    owes nothing in the currency (else 409 ``payee_owes``: a refund after the settlement was
+    made took its available balance below zero; finance marks the settlement failed and the
+    next run nets the debt off), so no payout leaves while its payee owes money. The payee's
+    available account is locked, so an adjustment or another payout decides after this one.
+    Publishes ``settlement.paid`` to the payee in the same transaction.
     """
     settlement = _locked_pending(settlement)
     partner_id = settlement.partner_id
+    lock_available_account(partner_id=partner_id, currency=settlement.currency)
+    owed = -available_balance(partner_id=partner_id, currency=settlement.currency)
+    if owed > 0:
+        raise AppError(
+            "payee_owes",
+            f"The payee owes {money.to_decimal_string(owed, settlement.currency)} "
+            f"{settlement.currency}: mark this settlement failed; the next run nets the debt off.",
+        )
     settlement.payout_entry = ledger_post(
         kind=EntryKind.PAYOUT,
         currency=settlement.currency,

@@ -34,6 +34,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_currency": (400, "Not an ISO 4217 currency code this service knows."),
     "invalid_period": (400, "date_to is before date_from."),
     "settlement_not_pending": (409, "The settlement is no longer pending."),
+    "payee_owes": (409, "The payee owes money; mark the settlement failed, the next run nets it."),
+    "adjustment_exceeds_owed": (409, "A write-off or repayment can be at most what is owed."),
     "period_end_in_future": (400, "A period can only be settled once it has begun."),
     "webhook_url_not_allowed": (400, "Webhook URLs must be public https URLs."),
     "webhook_endpoint_disabled": (409, "The webhook endpoint is disabled; enable it first."),

@@ -224,3 +224,7 @@ class BalanceSerializer(serializers.Serializer):
     available = AmountField(help_text="Ready to settle")
     in_payout = AmountField(help_text="In a settlement that is not yet marked paid")
     paid_out = AmountField(help_text="Paid out so far")
+    owed = AmountField(
+        help_text="What the payee owes the platform: -available while available is negative, "
+        "else 0 (refunds after release took back more than was left)"
+    )

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from commissions.api import report_views, settlement_views, views
+from commissions.api import debt_views, report_views, settlement_views, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("commission-plans", views.CommissionPlanViewSet, basename="commission-plan")
@@ -12,6 +12,8 @@ urlpatterns = [
     path("orders/<str:pk>/breakdown", views.OrderBreakdownView.as_view(), name="order-breakdown"),
     path("ledger/entries", views.LedgerEntryListView.as_view(), name="ledger-entry-list"),
     path("balances", views.BalanceView.as_view(), name="balances"),
+    path("adjustments", debt_views.AdjustmentListCreateView.as_view(), name="adjustments"),
+    path("statements", debt_views.StatementView.as_view(), name="statements"),
     path(
         "reports/commissions",
         report_views.CommissionReportView.as_view(),

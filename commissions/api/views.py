@@ -1,7 +1,5 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
@@ -10,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commissions import plans, selectors
+from commissions.api.debt_serializers import AsOfQuerySerializer
 from commissions.api.serializers import (
     BalanceSerializer,
     CommissionPlanInputSerializer,
@@ -209,40 +208,57 @@ class LedgerEntryListView(generics.ListAPIView):
 
 
 class BalanceView(APIView):
-    """A partner's balances per currency."""
+    """A partner's balances per currency, now or at a past moment."""
 
     permission_classes = [LEDGER_READERS]
 
     @extend_schema(
-        summary="Balances per currency: pending, available, paid out",
+        summary="Balances per currency: pending, available, in payout, paid out, owed",
+        description=(
+            "From the ledger. `available` goes below zero when a refund after the money was "
+            "released, settled or paid out takes back more than is left: the payee then owes "
+            "it, and `owed` says how much (0 otherwise). `?as_of=` gives the balances at that "
+            "moment (every ledger line created at or before it)."
+        ),
         tags=["ledger"],
-        parameters=[
-            OpenApiParameter(
-                "partner",
-                OpenApiTypes.STR,
-                description="Whose balances: required for finance staff; a partner gets its own.",
-            )
-        ],
-        responses={200: BalanceSerializer(many=True), **error_responses("invalid_reference")},
+        parameters=[AsOfQuerySerializer],
+        responses={
+            200: BalanceSerializer(many=True),
+            **error_responses("invalid_reference", "required"),
+        },
         examples=[
             OpenApiExample(
-                "A brand",
+                "A creator that owes",
                 response_only=True,
                 value=[
-                    {"currency": "JPY", "pending": "12000", "available": "0", "paid_out": "0"},
+                    {
+                        "currency": "JPY",
+                        "pending": "12000",
+                        "available": "0",
+                        "in_payout": "0",
+                        "paid_out": "0",
+                        "owed": "0",
+                    },
                     {
                         "currency": "USD",
-                        "pending": "120.50",
-                        "available": "980.00",
-                        "paid_out": "15000.00",
+                        "pending": "0.00",
+                        "available": "-5.00",
+                        "in_payout": "0.00",
+                        "paid_out": "15.00",
+                        "owed": "5.00",
                     },
                 ],
             )
         ],
     )
     def get(self, request):
-        partner = selectors.balance_partner(
-            caller=request.user, partner_id=request.query_params.get("partner")
-        )
-        rows = selectors.partner_balances(partner=partner)
+        query = validated_query(AsOfQuerySerializer, request.query_params)
+        partner = selectors.balance_partner(caller=request.user, partner_id=query.get("partner"))
+        rows = selectors.partner_balances(partner=partner, as_of=query.get("as_of"))
         return Response(BalanceSerializer(rows, many=True).data)
+
+
+def validated_query(serializer_class, params) -> dict:
+    serializer = serializer_class(data=params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -305,13 +305,21 @@ def test_balances_per_currency(paid_order, brand, brand_client, finance, host_ap
     flows.complete(jpy)
 
     assert brand_client.get("/api/v1/balances").json() == [
-        {"currency": "JPY", "pending": "0", "available": "890", "in_payout": "0", "paid_out": "0"},
+        {
+            "currency": "JPY",
+            "pending": "0",
+            "available": "890",
+            "in_payout": "0",
+            "paid_out": "0",
+            "owed": "0",
+        },
         {
             "currency": "USD",
             "pending": "36.33",
             "available": "0.00",
             "in_payout": "0.00",
             "paid_out": "0.00",
+            "owed": "0.00",
         },
     ]
     assert finance.get("/api/v1/balances", {"partner": brand.pk}).json() == (

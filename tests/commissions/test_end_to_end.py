@@ -133,6 +133,7 @@ def test_order_to_breakdown(
                 "available": available,
                 "in_payout": "0.00",
                 "paid_out": "0.00",
+                "owed": "0.00",
             }
         ]
         entries = ok(client.get("/api/v1/ledger/entries", {"order": order["id"]}))["results"]
