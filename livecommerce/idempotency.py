@@ -1,14 +1,25 @@
-"""``Idempotency-Key`` on every POST, per credential, kept 24 hours, stored in the database.
+"""``Idempotency-Key`` on every POST, per partner (staff: per key), kept 24 hours, in the database.
 
 - The same key with the same request (method, path, body) replays the first response, same
   status and body, with ``Idempotent-Replayed: true``.
 - The same key with another request answers 422 ``idempotency_key_reused``.
 - While the first request with the key is still running, 409 ``idempotency_key_in_use``.
 
-It is a middleware so that every POST gets it without each view opting in. The credential is
-identified by a hash of its ``Authorization`` header, so this module needs no app's models.
-Responses that say nothing about the request itself (401, 403, 429, 5xx) are not kept, so the
-client may retry them with the same key.
+It is a middleware so that every POST gets it without each view opting in.
+
+- **Who holds a key.** The caller is authenticated first, with the API's own authentication
+  classes (DRF's ``DEFAULT_AUTHENTICATION_CLASSES``, so this module imports no app): keys are
+  scoped to the partner (all of a partner's API keys share one key space, so a request retried
+  with another key during a key rotation is replayed, not made twice) and, for staff, to the
+  one API key. A caller that does not authenticate (a revoked or unknown key: 401; a suspended
+  partner: 403) is never replayed anything and nothing is kept: the request goes on to the view,
+  which answers the same 401 or 403. Responses that say nothing about the request itself (401,
+  403, 429, 5xx) are not kept either, so the client may retry them with the same key.
+- **No secret is kept in clear.** An answer that shows a secret once (a new API key, a webhook
+  endpoint's ``whsec_`` signing secret) is kept, and replayed, with that secret as null: the
+  fields a view names in ``response.idempotency_redact``, every field named ``secret`` or
+  ``previous_secret``, and any string that starts with ``whsec_``. A replay still creates
+  nothing: the caller who lost the answer rotates the secret (or makes a new key) to see one.
 
 The record, the request's own writes and the answer are committed in ONE transaction. Were the
 answer written after the request's writes had committed, a database lost between the two (a
@@ -23,11 +34,15 @@ with the key is answered 409 at once instead of waiting on the first one's uncom
 import hashlib
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from livecommerce.errors import error_response
 from livecommerce.models import IdempotencyRecord
@@ -37,6 +52,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 NOT_KEPT_STATUSES = {401, 403, 429}
 REPLAYED_RESPONSE_HEADERS = ("Location", "Retry-After")
+# Never kept in a stored answer, wherever they appear in its JSON (kept and replayed as null).
+SECRET_FIELDS = frozenset({"secret", "previous_secret"})
+SECRET_PREFIXES = ("whsec_",)
 
 
 def _sha256(*parts: bytes) -> str:
@@ -91,18 +109,63 @@ def _hold_key(credential: str, key: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def _caller_scope(request) -> str | None:
+    """Whose key space the request's ``Idempotency-Key`` lives in, or None if it does not
+    authenticate: ``partner:<id>`` for any of a partner's keys, ``key:<id>`` for a staff key.
+
+    Authenticates with the API's own classes, so a revoked key or a suspended partner is
+    refused here exactly as the view would refuse it (and the view then answers it).
+    """
+    drf_request = Request(
+        request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    )
+    try:
+        user = drf_request.user
+    except exceptions.APIException:
+        return None
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    partner_id = getattr(user, "partner_id", None)
+    if partner_id:
+        return f"partner:{partner_id}"
+    key_id = getattr(user, "api_key_id", None) or getattr(drf_request.auth, "pk", None)
+    if key_id:
+        return f"key:{key_id}"
+    return None
+
+
+def _redacted(value: Any, fields: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            name: None if name in fields and item is not None else _redacted(item, fields)
+            for name, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item, fields) for item in value]
+    if isinstance(value, str) and value.startswith(SECRET_PREFIXES):
+        return None
+    return value
+
+
 def _kept_body(response) -> bytes:
-    """The answer to keep for replays. A view names, in ``response.idempotency_redact``, the
-    fields of its JSON answer that must never be stored (a new API key, shown once): they are
-    kept, and replayed, as null."""
-    fields = getattr(response, "idempotency_redact", ())
-    if not fields:
-        return response.content
-    data = json.loads(response.content)
-    for field in fields:
-        if field in data:
-            data[field] = None
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    """The answer to keep for replays, with no secret in it.
+
+    The fields a view names in ``response.idempotency_redact`` (a new API key, shown once),
+    every ``secret``/``previous_secret`` field and every ``whsec_`` string, at any depth, are
+    kept (and replayed) as null. A body that is not JSON is kept as it is.
+    """
+    fields = SECRET_FIELDS | frozenset(getattr(response, "idempotency_redact", ()))
+    content = response.content
+    if not content or "json" not in response.get("Content-Type", ""):
+        return content
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return content
+    redacted = _redacted(data, fields)
+    if redacted == data:
+        return content
+    return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _in_use_response():
@@ -129,7 +192,11 @@ class IdempotencyMiddleware:
                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
             )
 
-        credential = _sha256(authorization.encode())
+        scope = _caller_scope(request)
+        if scope is None:
+            # Not authenticated (401) or refused (403): never a replay, nothing kept.
+            return self.get_response(request)
+        credential = _sha256(scope.encode())
         request_hash = _sha256(
             request.method.encode(), request.get_full_path().encode(), request.body
         )

@@ -1,4 +1,4 @@
-"""Idempotency records: the first response to each ``Idempotency-Key``, per credential."""
+"""Idempotency records: the first response to each ``Idempotency-Key``, per caller's key space."""
 
 from django.db import models
 
@@ -11,7 +11,10 @@ class IdempotencyRecord(models.Model):
     writes are; a concurrent request with the same key gets 409 (an advisory lock on the key).
     """
 
-    credential = models.CharField(max_length=64, help_text="SHA-256 of the Authorization header")
+    credential = models.CharField(
+        max_length=64,
+        help_text="SHA-256 of the key space: partner:<id> (any of its keys) or key:<id> (staff)",
+    )
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     method = models.CharField(max_length=10)
