@@ -21,10 +21,23 @@ period (UTC days, both dates inclusive) in one currency:
   paid or failed in the period, its ``net_payout`` against what its settlement entry moved into
   in payout, against the available lines it covers, and against what its payout entry took out.
 
+- ``payee_owes``: every payee whose available balance is below zero at the end of the period
+  (a refund after its money was released, settled or paid out): it owes the platform.
+- ``payout_while_owed``: every settlement paid in the period whose payee's available balance
+  was below zero when the payout was recorded (``mark-paid`` refuses it since the debts work;
+  this finds any made before, or by hand).
+- ``settlement_entry`` also lists a settlement without its ledger entry whose run completed or
+  failed (a failed run's settlements are posted when the run is run again).
+
 Amounts compare as totals over each order's whole life, so a refund posted a month after the
 sale is still matched to it; the period only chooses which orders are looked at.
+
+Every new finding is published once as a staff-only ``reconciliation.mismatch`` event: a
+finding is its check, object, currency and the two amounts, so the same difference found by
+tomorrow's run (or a retried task) is not published again, and a debt that grows is new.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -302,10 +315,11 @@ def _settlement_differences(settlements, *, currency: str) -> list[Difference]:
     """Each settlement's ``net_payout`` against the ledger, three ways.
 
     ``settlement_entry``: what its settlement entry moved into the payee's in-payout account
-    (a completed run's settlement must have its entry). ``settlement_coverage``: the lines it
-    covers on the payee's available account, net (the range ``after_line_id < id <=
-    to_line_id``, the settlement entries' own debits aside). ``settlement_payout``: what its
-    payout (or failed payout) entry took out of in payout, once it is paid or failed.
+    (a completed or failed run's settlement must have its entry: a failed run is run again).
+    ``settlement_coverage``: the lines it covers on the payee's available account, net (the
+    range ``after_line_id < id <= to_line_id``, the settlement entries' own debits aside).
+    ``settlement_payout``: what its payout (or failed payout) entry took out of in payout,
+    once it is paid or failed.
     """
     amount = _formatter(currency)
     in_payout = AccountPurpose.PARTNER_IN_PAYOUT
@@ -343,7 +357,10 @@ def _settlement_differences(settlements, *, currency: str) -> list[Difference]:
         )
         .filter(
             (Q(entry__isnull=False) & ~Q(entry_amount=F("net_payout")))
-            | Q(entry__isnull=True, run__status=SettlementRunStatus.COMPLETED)
+            | Q(
+                entry__isnull=True,
+                run__status__in=(SettlementRunStatus.COMPLETED, SettlementRunStatus.FAILED),
+            )
             | ~Q(covered_amount=F("net_payout"))
             | (Q(payout_entry__isnull=False) & ~Q(payout_amount=F("net_payout")))
             | Q(
@@ -404,6 +421,70 @@ def _settlement_differences(settlements, *, currency: str) -> list[Difference]:
     return differences
 
 
+def _debt_differences(*, currency: str, date_from: date, date_to: date) -> list[Difference]:
+    """``payee_owes``: payees whose available balance is negative at the end of the period
+    (one aggregate over the currency's available lines)."""
+    amount = _formatter(currency)
+    _, end = period_bounds(date_from=date_from, date_to=date_to)
+    rows = (
+        LedgerLine.objects.filter(
+            currency=currency, purpose=AccountPurpose.PARTNER_AVAILABLE, created__lt=end
+        )
+        .order_by()
+        .values("partner_id")
+        .annotate(available=Sum(F("credit") - F("debit")))
+        .filter(available__lt=0)
+        .order_by("partner_id")[:MAX_DIFFERENCES]
+    )
+    return [
+        Difference(
+            "payee_owes",
+            row["partner_id"],
+            0,
+            row["available"],
+            f"The payee owes {amount(-row['available'])}: its available balance is "
+            f"{amount(row['available'])} at the end of the period.",
+        )
+        for row in rows
+    ]
+
+
+def _payouts_while_owed(settlements, *, currency: str) -> list[Difference]:
+    """``payout_while_owed``: settlements marked paid while their payee's available balance
+    was negative (the balance from every available line up to the payout's entry)."""
+    amount = _formatter(currency)
+    available_then = (
+        LedgerLine.objects.filter(
+            partner_id=OuterRef("partner_id"),
+            currency=currency,
+            purpose=AccountPurpose.PARTNER_AVAILABLE,
+            created__lte=OuterRef("payout_entry__created"),
+        )
+        .order_by()
+        .values("partner_id")
+        .annotate(total=Sum(F("credit") - F("debit")))
+        .values("total")
+    )
+    rows = (
+        settlements.filter(status=SettlementStatus.PAID, payout_entry__isnull=False)
+        .annotate(available=Coalesce(Subquery(available_then, output_field=IntegerField()), _ZERO))
+        .filter(available__lt=0)
+        .order_by("pk")
+        .values("pk", "partner_id", "net_payout", "available")[:MAX_DIFFERENCES]
+    )
+    return [
+        Difference(
+            "payout_while_owed",
+            row["pk"],
+            0,
+            row["available"],
+            f"Paid out {amount(row['net_payout'])} to {row['partner_id']} while it owed "
+            f"{amount(-row['available'])}.",
+        )
+        for row in rows
+    ]
+
+
 def reconciliation_report(*, currency: str, date_from: date, date_to: date) -> ReconciliationReport:
     """Compare the ledger with the orders and settlements for a period; list what differs.
 
@@ -423,6 +504,8 @@ def reconciliation_report(*, currency: str, date_from: date, date_to: date) -> R
     settlements = _settlements_in_scope(**period)
     report.settlements_checked = settlements.count()
     report.add(_settlement_differences(settlements, currency=currency))
+    report.add(_payouts_while_owed(settlements, currency=currency))
+    report.add(_debt_differences(**period))
     return report
 
 
@@ -471,10 +554,11 @@ def mismatch_event_data(report: ReconciliationReport) -> dict:
 
 def reconciliation_run(*, day: date | None = None) -> dict[str, int]:
     """Reconcile one UTC day (yesterday by default) in every currency that moved; alert on any
-    difference with an error log and a staff-only ``reconciliation.mismatch`` event.
+    difference with an error log and a staff-only ``reconciliation.mismatch`` event per new
+    finding.
 
-    Safe to run twice: the event's object is the day and currency, and an identical alert for
-    it is not published again. Returns the number of differences per currency.
+    Safe to run twice: a finding already published is not published again. Returns the number
+    of differences per currency.
     """
     day = day or (timezone.now().date() - timedelta(days=1))
     result: dict[str, int] = {}
@@ -492,20 +576,55 @@ def reconciliation_run(*, day: date | None = None) -> dict[str, int]:
             len(report.differences),
             data["checks"],
         )
-        _publish_mismatch(object_id=f"rcn_{day:%Y%m%d}_{currency}", data=data)
+        for difference in report.differences:
+            _publish_finding(report, difference)
     return result
 
 
-def _publish_mismatch(*, object_id: str, data: dict) -> None:
-    with transaction.atomic():
-        # The same day reconciled twice with the same outcome alerts once.
-        last = (
-            Event.objects.select_for_update()
-            .filter(object_id=object_id, type=MISMATCH_EVENT)
-            .order_by("-sequence")
-            .first()
+def finding_id(*, currency: str, difference: Difference) -> str:
+    """The event object of a finding: the same check, object, currency and amounts, the same
+    finding."""
+    identity = "|".join(
+        str(part)
+        for part in (
+            difference.check,
+            difference.object_id,
+            currency,
+            difference.expected,
+            difference.actual,
         )
-        if last is not None and last.data == data:
+    )
+    return f"rcf_{hashlib.sha256(identity.encode()).hexdigest()[:26]}"
+
+
+def finding_event_data(report: ReconciliationReport, difference: Difference) -> dict:
+    """What a ``reconciliation.mismatch`` event says: one finding, and the day it was found."""
+    amount = _formatter(report.currency)
+    return {
+        "check": difference.check,
+        "object": difference.object_id,
+        "currency": report.currency,
+        "expected": None if difference.expected is None else amount(difference.expected),
+        "actual": None if difference.actual is None else amount(difference.actual),
+        "detail": difference.detail,
+        "date_from": report.date_from.isoformat(),
+        "date_to": report.date_to.isoformat(),
+    }
+
+
+def _publish_finding(report: ReconciliationReport, difference: Difference) -> None:
+    object_id = finding_id(currency=report.currency, difference=difference)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Two runs at once (a retried task) publish a finding once.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [object_id])
+        if Event.objects.filter(object_id=object_id, type=MISMATCH_EVENT).exists():
             return
         # No recipients: staff read it on GET /events; no partner is told of the platform's books.
-        event_publish(type=MISMATCH_EVENT, object_id=object_id, data=data, partner_ids=[])
+        event_publish(
+            type=MISMATCH_EVENT,
+            object_id=object_id,
+            data=finding_event_data(report, difference),
+            partner_ids=[],
+        )

@@ -129,9 +129,12 @@ def report_csv_rows(report):
 class DifferenceSerializer(serializers.Serializer):
     check = serializers.CharField(
         help_text="sale_posting, refund_posting, refund_records, attribution, unbalanced_entry, "
-        "settlement_entry, settlement_coverage, settlement_payout"
+        "settlement_entry, settlement_coverage, settlement_payout, payee_owes, "
+        "payout_while_owed"
     )
-    object = serializers.CharField(source="object_id", help_text="The order, entry or settlement")
+    object = serializers.CharField(
+        source="object_id", help_text="The order, entry or settlement (payee_owes: the partner)"
+    )
     expected = AmountField(allow_null=True, help_text="What the orders/settlements say")
     actual = AmountField(allow_null=True, help_text="What the ledger says")
     detail = serializers.CharField()

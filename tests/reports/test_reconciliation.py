@@ -128,12 +128,15 @@ def test_the_daily_task_alerts_once_with_a_staff_only_event(scenario, parties, c
     assert any(
         r.levelno == logging.ERROR and "2026-03-10 USD" in r.getMessage() for r in caplog.records
     )
+    # (one event per new finding: the contract's "publishes reconciliation.mismatch for each
+    # new finding"; it was one event per day and currency)
     (event,) = Event.objects.filter(type=MISMATCH_EVENT)
-    assert event.object_id == "rcn_20260310_USD"
+    assert event.object_id.startswith("rcf_")
     assert not event.recipients.exists()
-    assert event.data["differences"] == 1
-    assert event.data["checks"] == {"sale_posting": 1}
-    assert event.data["sample"][0]["object"] == order.pk
+    assert event.data["check"] == "sale_posting"
+    assert event.data["object"] == order.pk
+    assert (event.data["expected"], event.data["actual"]) == ("100.00", "0.00")
+    assert event.data["date_from"] == event.data["date_to"] == "2026-03-10"
 
 
 def test_the_daily_task_is_quiet_when_everything_agrees(scenario, caplog):
@@ -164,7 +167,7 @@ def test_mismatch_events_are_for_staff_not_partners(scenario, parties, finance):
 
     # finance reads the alert on GET /events; the order's brand hears nothing of the books
     (event,) = mismatch_events(finance)
-    assert event["data"]["checks"] == {"sale_posting": 1}
+    assert event["data"]["check"] == "sale_posting"
     assert mismatch_events(brand) == []
 
 
