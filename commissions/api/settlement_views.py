@@ -259,11 +259,17 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         summary="Mark a settlement paid",
         description=(
             "The payout reached the payee: its amount moves from in payout to paid out, and "
-            "`settlement.paid` is sent to the payee. Only a pending settlement."
+            "`settlement.paid` is sent to the payee. Only a pending settlement, and only while "
+            "its payee owes nothing in the currency: a payee whose balance went negative after "
+            "the settlement was made (a refund after release) is `409 payee_owes`; mark the "
+            "settlement failed instead, and the next run nets the debt off."
         ),
         tags=["settlements"],
         request=MarkPaidInputSerializer,
-        responses={200: SettlementSerializer, **error_responses("settlement_not_pending")},
+        responses={
+            200: SettlementSerializer,
+            **error_responses("settlement_not_pending", "payee_owes"),
+        },
         examples=[
             OpenApiExample(
                 "Paid", value={"payout_reference": "wire-2026-11-23-0042"}, request_only=True
