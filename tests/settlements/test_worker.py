@@ -7,16 +7,19 @@ on this test's Redis database and the PostgreSQL test database; the test sends
 """
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 
 from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, Settlement, SettlementRun
+from partners.choices import PayoutSchedule
 from partners.models import Event
 from tests import factories
 from tests.settlements import flows
-from tests.settlements.conftest import Parties, date_ago, day, send_task
+from tests.settlements.conftest import Parties, date_ago, day, run_settlements, send_task
+from tests.settlements.test_runs import CRASH_AFTER_TWO_SETTLEMENTS
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -163,3 +166,65 @@ def test_a_worker_killed_in_the_middle_of_a_run_and_the_run_started_again_pays_e
         assert flows.in_payout(payee) == owed[payee.pk]
         events = Event.objects.filter(type="settlement.created", object_id=settlement.pk)
         assert events.count() == 1
+
+
+# --- Catch-up: failed runs and missed periods ---------------------------------------------------
+
+
+def _run_of(period_end, status: str = "completed"):
+    return SettlementRun.objects.filter(
+        period_end=period_end, currency="USD", trigger="schedule", status=status
+    ).first()
+
+
+def test_a_run_that_failed_mid_way_is_completed_by_the_next_scheduled_run(parties, worker_factory):
+    # given money released two days ago, and a database that refuses the third settlement entry
+    payees = payees_with_money(parties, brands=3)
+    owed = {p.pk: flows.available(p) for p in payees}
+    worker_factory("tests.settlements.worker_settings")  # one payee per transaction
+    with connection.cursor() as cursor:
+        cursor.execute(CRASH_AFTER_TWO_SETTLEMENTS)
+    try:
+        # when the schedule's run for yesterday fails part way on the worker
+        send_task(SCHEDULED_TASK, period_end=date_ago(1).isoformat())
+        failed = wait_for(lambda: _run_of(date_ago(1), "failed"), message="the run to fail")
+        assert "worker lost" in failed.error
+        assert settled_entries() == 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_crash_third_settlement ON commissions_ledgerentry")
+            cursor.execute("DROP FUNCTION test_crash_third_settlement()")
+
+    # then the next scheduled run (today's period, as beat sends it tomorrow) completes it
+    send_task(SCHEDULED_TASK, period_end=date_ago(0).isoformat())
+    run = wait_for(lambda: _run_of(date_ago(1)), message="the failed run to be completed")
+
+    assert run.pk == failed.pk and run.attempts == 2
+    assert run.settlement_count == len(payees)
+    assert wait_for(lambda: _run_of(date_ago(0)), message="today's run").settlement_count == 0
+    for payee in payees:
+        settlement = Settlement.objects.get(partner=payee)
+        assert settlement.net_payout == owed[payee.pk]
+        assert flows.available(payee) == 0
+        assert flows.in_payout(payee) == owed[payee.pk]
+
+
+def test_a_missed_scheduled_period_catches_up_on_a_real_worker(parties, celery_worker):
+    # given the schedule last ran four days ago, then beat was down for three nights
+    run_settlements(date_ago(4), scheduled=True)
+    parties.creator.payout_schedule = PayoutSchedule.MONTHLY
+    parties.creator.save()
+    flows.sell(parties, items=((10000, 1),), at=day(4), released_at=day(3))
+
+    # when beat sends the daily task again (yesterday's period, by the database's clock)
+    send_task(SCHEDULED_TASK)
+
+    # then the periods that never ran ran too, oldest first, each settling its own days
+    for days_ago in (3, 2, 1):
+        wait_for(lambda d=days_ago: _run_of(date_ago(d)), message=f"the run of {days_ago} ago")
+    brand = Settlement.objects.get(partner=parties.brand)
+    assert brand.run == _run_of(date_ago(3))
+    assert flows.available(parties.brand) == 0 and flows.available(parties.fulfillment) == 0
+    # the monthly creator was settled only if a month ended in the missed days
+    month_ended = any((date_ago(d) + timedelta(days=1)).day == 1 for d in (3, 2, 1))
+    assert (flows.available(parties.creator) == 0) == month_ended
