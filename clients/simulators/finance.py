@@ -3,15 +3,21 @@
 Everything here is read over the API with a ``finance`` key; the checks are the ones a finance
 team runs before it signs off a period: every ledger entry balances, the commission report
 agrees with what the orders' breakdowns say, and each payee is paid exactly what it earned.
+When money comes back (``money_back``): an order refunded after its payees were paid out
+leaves them owing; finance sees it in the balances' ``owed``, writes a debt off with
+``POST /adjustments``, and reads the payee's statement (JSON and CSV), whose closing must be the
+balance as of its end.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -62,6 +68,7 @@ class Finance:
             "available": "0",
             "in_payout": "0",
             "paid_out": "0",
+            "owed": "0",
         }
 
     def settle(
@@ -98,6 +105,136 @@ class Finance:
         settled.settlements = list(self.client.settlements.list(run=run["id"], page_size=200))
         settled.after = {p: self.balance(p, currency) for p in payees}
         return settled
+
+    def adjust(self, *, partner: str, currency: str, amount: str, kind: str, reason: str) -> dict:
+        """``POST /adjustments``: a ``write_off``, ``repayment`` or goodwill ``credit``."""
+        return self.client.post(
+            "/adjustments",
+            {
+                "partner": partner,
+                "currency": currency,
+                "amount": amount,
+                "kind": kind,
+                "reason": reason,
+            },
+        )
+
+    def statement(self, *, partner: str, currency: str, date_from: date, date_to: date) -> dict:
+        return self.client.get(
+            "/statements",
+            partner=partner,
+            currency=currency,
+            date_from=date_from.isoformat(),
+            date_to=date_to.isoformat(),
+        )
+
+    def statement_csv(
+        self, *, partner: str, currency: str, date_from: date, date_to: date
+    ) -> list[list[str]]:
+        text = self.client.get_text(
+            "/statements",
+            partner=partner,
+            currency=currency,
+            date_from=date_from.isoformat(),
+            date_to=date_to.isoformat(),
+            format="csv",
+        )
+        return list(csv.reader(io.StringIO(text)))
+
+    def held_as_of(self, partner: str, currency: str, moment: datetime) -> Decimal:
+        """``pending + available + in_payout`` from ``GET /balances?as_of=``."""
+        rows = self.client.get(
+            "/balances", partner=partner, as_of=moment.astimezone(UTC).isoformat()
+        )
+        row = next((r for r in rows if r["currency"] == currency), None)
+        if row is None:
+            return Decimal()
+        return money(row["pending"]) + money(row["available"]) + money(row["in_payout"])
+
+    def money_back(
+        self,
+        *,
+        refund: Callable[[dict], object],
+        order: dict,
+        payee: str,
+        since: date,
+        say: Callable[[str], None],
+    ) -> list[Check]:
+        """An order refunded in full after its payees were paid out: the payee owes its share;
+        finance writes the debt off and checks the payee's statement against its balances."""
+        currency = order["currency"]
+        before = self.balance(payee, currency)
+        refund(order)
+        owing = self.balance(payee, currency)
+        owed = money(owing["owed"])
+        say(
+            f"   {order['id']} refunded after payout: the payee's available went "
+            f"{before['available']} -> {owing['available']}, owed {owing['owed']}"
+        )
+        checks = [
+            Check(
+                "a refund after payout leaves the payee owing its share",
+                owed > 0 and money(owing["available"]) == -owed,
+                f"owed {owing['owed']}",
+            )
+        ]
+        if owed > 0:
+            adjustment = self.adjust(
+                partner=payee,
+                currency=currency,
+                amount=owing["owed"],
+                kind="write_off",
+                reason=f"Return of {order['id']} after payout; not recoverable",
+            )
+            cleared = self.balance(payee, currency)
+            say(f"   wrote off {adjustment['amount']} ({adjustment['id']}): owed {cleared['owed']}")
+            checks.append(
+                Check(
+                    "a write-off clears the debt",
+                    money(cleared["owed"]) == 0 and money(cleared["available"]) == 0,
+                    f"owed {cleared['owed']}, available {cleared['available']}",
+                )
+            )
+        today = datetime.now(UTC).date()
+        statement = self.statement(partner=payee, currency=currency, date_from=since, date_to=today)
+        lines = statement["lines"]
+        summed = money(statement["opening"]) + sum((money(x["amount"]) for x in lines), Decimal())
+        end = datetime.combine(today, time.max, tzinfo=UTC)
+        start = datetime.combine(since, time.min, tzinfo=UTC) - timedelta(microseconds=1)
+        say(
+            f"   statement {since} .. {today}: opening {statement['opening']}, "
+            f"{len(lines)} line(s), closing {statement['closing']}"
+        )
+        for line in lines[-4:]:
+            say(
+                f"     {line['kind']:<11}{line['amount']:>10}{line['balance']:>10}  "
+                f"{line['description'][:50]}"
+            )
+        rows = self.statement_csv(partner=payee, currency=currency, date_from=since, date_to=today)
+        checks += [
+            Check(
+                "statement: opening + lines = closing",
+                summed == money(statement["closing"]),
+                f"{summed} = {statement['closing']}",
+            ),
+            Check(
+                "statement: opening and closing = balances as of their moments",
+                money(statement["opening"]) == self.held_as_of(payee, currency, start)
+                and money(statement["closing"]) == self.held_as_of(payee, currency, end),
+                f"closing {statement['closing']}",
+            ),
+            Check(
+                "statement shows the refund and the write-off",
+                {"refund", "adjustment"} <= {x["kind"] for x in lines} or owed == 0,
+                ", ".join(sorted({x["kind"] for x in lines})),
+            ),
+            Check(
+                "statement CSV says the same",
+                len(rows) == len(lines) + 3 and rows[-1][7] == statement["closing"],
+                f"{len(rows)} rows",
+            ),
+        ]
+        return checks
 
     def commission_report(
         self, *, date_from: date, date_to: date, currency: str, group_by: str

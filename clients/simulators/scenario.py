@@ -216,10 +216,26 @@ def run_scenario(
             )
             host_row = next((r for r in by_host["rows"] if r["group"] == world["host_app"]), None)
 
-            checks = [finance.ledger_check()]
-            checks += report_check(host_row, breakdowns, names[world["host_app"]])
+            checks = report_check(host_row, breakdowns, names[world["host_app"]])
             if not settled.reused:
                 checks += settlement_checks(settled, names)
+                paid_out = [o for o in paid if o["status"] == "completed" and not o["creator"]]
+                paid_out = paid_out or [o for o in paid if o["status"] == "completed"]
+                if paid_out:
+                    say("== Finance: money back (a return after payout)")
+                    order = paid_out[0]
+                    checks += finance.money_back(
+                        refund=lambda o: host_api.orders.refund(
+                            o["id"],
+                            amount=_minus(o["total"], o["refunded_amount"]),
+                            reason="Returned after the payout",
+                        ),
+                        order=order,
+                        payee=order["brand"],
+                        since=started.date(),
+                        say=say,
+                    )
+            checks.insert(0, finance.ledger_check())
             checks.append(
                 Check(
                     "fulfilment raised no errors",
@@ -298,6 +314,13 @@ def _wait_for_completion(host: LiveCommerceClient, session_id: str, timeout: flo
             return
         threading.Event().wait(0.5)
         waited += 0.5
+
+
+def _minus(total: str, refunded: str) -> str:
+    """``total - refunded`` as the order's own decimal string (its currency's places)."""
+    places = len(total.split(".")[1]) if "." in total else 0
+    left = Decimal(total) - Decimal(refunded)
+    return f"{left:.{places}f}"
 
 
 def _counts(counter: Counter, keys: tuple[str, ...] | None = None) -> str:

@@ -49,6 +49,17 @@ def test_the_scenario_sells_ships_settles_and_the_books_agree(
     paid = [s for s in result.settled.settlements if s["partner"] in result.names]
     assert len(paid) == 4
     assert {s["status"] for s in paid} == {"paid"}
+    # and money came back: a return after payout, a debt written off, a statement that agrees
+    names = {check.name for check in result.checks}
+    assert {
+        "a refund after payout leaves the payee owing its share",
+        "a write-off clears the debt",
+        "statement: opening + lines = closing",
+        "statement: opening and closing = balances as of their moments",
+        "statement shows the refund and the write-off",
+        "statement CSV says the same",
+    } <= names, printed
+    assert "== Finance: money back" in printed
 
 
 def test_a_buyer_who_changes_their_mind_after_acceptance_is_refunded_in_full(shop):
