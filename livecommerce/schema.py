@@ -32,8 +32,10 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
-        "Up to 255 characters. The same key with the same body from the same credential within "
-        "24 h replays the first response with `Idempotent-Replayed: true`."
+        "Up to 255 characters. The same key with the same body from the same partner (any of "
+        "its API keys; for staff, the same key) within 24 h replays the first response with "
+        "`Idempotent-Replayed: true`. A secret shown once in the first answer (an API key, a "
+        "webhook signing secret) is replayed as null."
     ),
 )
 
