@@ -157,11 +157,13 @@ class Finance:
         refund: Callable[[dict], object],
         order: dict,
         payee: str,
+        others: Iterable[str] = (),
         since: date,
         say: Callable[[str], None],
     ) -> list[Check]:
-        """An order refunded in full after its payees were paid out: the payee owes its share;
-        finance writes the debt off and checks the payee's statement against its balances."""
+        """An order refunded in full after its payees were paid out: ``payee`` (and the
+        ``others`` paid on the order) owe their shares; finance writes each debt off and checks
+        ``payee``'s statement against its balances."""
         currency = order["currency"]
         before = self.balance(payee, currency)
         refund(order)
@@ -178,23 +180,29 @@ class Finance:
                 f"owed {owing['owed']}",
             )
         ]
-        if owed > 0:
+        # The platform absorbs it: every payee of the order that now owes is written off.
+        cleared = []
+        for partner in dict.fromkeys([payee, *others]):
+            debt = self.balance(partner, currency)
+            if money(debt["owed"]) <= 0:
+                continue
             adjustment = self.adjust(
-                partner=payee,
+                partner=partner,
                 currency=currency,
-                amount=owing["owed"],
+                amount=debt["owed"],
                 kind="write_off",
                 reason=f"Return of {order['id']} after payout; not recoverable",
             )
-            cleared = self.balance(payee, currency)
-            say(f"   wrote off {adjustment['amount']} ({adjustment['id']}): owed {cleared['owed']}")
-            checks.append(
-                Check(
-                    "a write-off clears the debt",
-                    money(cleared["owed"]) == 0 and money(cleared["available"]) == 0,
-                    f"owed {cleared['owed']}, available {cleared['available']}",
-                )
+            after = self.balance(partner, currency)
+            say(f"   wrote off {adjustment['amount']} ({adjustment['id']}): owed {after['owed']}")
+            cleared.append(money(after["owed"]) == 0 and money(after["available"]) == 0)
+        checks.append(
+            Check(
+                "a write-off clears the debt",
+                bool(cleared) and all(cleared),
+                f"{len(cleared)} payee(s) written off",
             )
+        )
         today = datetime.now(UTC).date()
         statement = self.statement(partner=payee, currency=currency, date_from=since, date_to=today)
         lines = statement["lines"]

@@ -232,6 +232,7 @@ def run_scenario(
                         ),
                         order=order,
                         payee=order["brand"],
+                        others=[world["fulfiller"], world["creator"]],
                         since=started.date(),
                         say=say,
                     )

@@ -112,6 +112,10 @@ ACCESS: dict[str, Access] = {
     # ledger: finance everything, a partner its own accounts
     "GET /api/v1/ledger/entries": _a(FINANCE, ALL_PARTNERS),
     "GET /api/v1/balances": _a(FINANCE, ALL_PARTNERS),
+    # debts: finance adjusts; a payee reads its own statement
+    "GET /api/v1/adjustments": _a(FINANCE),
+    "POST /api/v1/adjustments": _a(FINANCE),
+    "GET /api/v1/statements": _a(FINANCE, PAYEES),
     # settlements: finance; a payee reads its own
     "GET /api/v1/settlements": _a(FINANCE, PAYEES),
     "GET /api/v1/settlements/{id}": _a(FINANCE, PAYEES),
@@ -303,6 +307,13 @@ BODIES = {
     "POST /api/v1/orders/{id}/ship": lambda w, a: {"carrier": "UPS", "tracking_number": "1"},
     "POST /api/v1/orders/{id}/refunds": lambda w, a: {"amount": "1.00", "reason": "r"},
     "POST /api/v1/settlements/run": lambda w, a: {"period_end": "2026-01-01", "currency": "USD"},
+    "POST /api/v1/adjustments": lambda w, a: {
+        "partner": a.partners["creator"],
+        "currency": "USD",
+        "amount": "1.00",
+        "kind": "credit",
+        "reason": "goodwill",
+    },
     "POST /api/v1/settlements/{id}/mark-paid": lambda w, a: {"payout_reference": "tr_1"},
     "POST /api/v1/settlements/{id}/mark-failed": lambda w, a: {"reason": "bounced"},
     "POST /api/v1/webhook-endpoints": lambda w, a: {
