@@ -277,11 +277,12 @@ def settlement_runs_for_schedule(
             run, to_execute = _schedule_run(period_end=day, currency=currency)
             runs[run.pk] = (run, to_execute)
     unfinished = SettlementRun.objects.filter(
+        currency__in=currencies,
         status__in=(
             SettlementRunStatus.FAILED,
             SettlementRunStatus.RUNNING,
             SettlementRunStatus.QUEUED,
-        )
+        ),
     ).exclude(pk__in=list(runs))
     for run in unfinished.order_by("period_end", "created"):
         runs[run.pk] = _requeue_if_interrupted(run)

@@ -1,8 +1,10 @@
 """``python manage.py run_settlements --period-end DATE [--currency USD]``.
 
 Runs, at once and in this process, the settlements the daily schedule would run for that
-period end: one run per currency, settling the payees whose payout schedule is due. A run that
-already completed is left as it is; one that failed or was interrupted is finished.
+period end: one run per currency, settling the payees whose payout schedule is due, with the
+scheduled periods that never ran before it and every run of the currency that failed or was
+interrupted (see docs/settlements.md, "Catching up"). A run that already completed is left as
+it is; one that failed or was interrupted is finished.
 """
 
 from datetime import date
