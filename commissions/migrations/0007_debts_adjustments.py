@@ -5,6 +5,29 @@ from django.db import migrations, models
 
 import livecommerce.ids
 
+# Adjustments are never edited: the ledger's own append-only trigger guards their table too
+# (PostgreSQL; see 0003_ledger_triggers).
+IMMUTABLE = """
+CREATE TRIGGER commissions_adjustment_immutable
+    BEFORE UPDATE OR DELETE ON commissions_adjustment
+    FOR EACH ROW EXECUTE FUNCTION commissions_ledger_immutable();
+"""
+DROP_IMMUTABLE = (
+    "DROP TRIGGER IF EXISTS commissions_adjustment_immutable ON commissions_adjustment;"
+)
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(IMMUTABLE)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(DROP_IMMUTABLE)
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -178,4 +201,5 @@ class Migration(migrations.Migration):
                 name="adjustment_kind_known",
             ),
         ),
+        migrations.RunPython(forward, backward, elidable=False),
     ]

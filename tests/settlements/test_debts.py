@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from audit.models import AuditEntry
 from commissions.choices import AccountPurpose as P
@@ -216,6 +216,13 @@ def test_adjustments_are_never_edited(parties, finance):
     url = "/api/v1/adjustments"
     assert finance.patch(url, {"amount": "2.00"}, format="json").status_code == 405
     assert finance.delete(url).status_code == 405
+    # and the database refuses an edit or a deletion by hand, as it does for the ledger
+    for change in (
+        lambda rows: rows.update(amount=200),
+        lambda rows: rows.delete(),
+    ):
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+            change(Adjustment.objects.filter(pk=adjustment["id"]))
     assert Adjustment.objects.get(pk=adjustment["id"]).amount == 100
 
 
