@@ -70,10 +70,37 @@ class AmountInputField(serializers.CharField):
 # --- Catalog ---------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "The brand's id"},
+            {
+                "type": "object",
+                "description": "The brand, with `?expand=brand`",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
+class ExpandableBrandField(serializers.Field):
+    """The brand's id, or ``{"id", "name"}`` when the request asks ``?expand=brand``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, product: Product):
+        if "brand" in self.context.get("expand", ()):
+            return {"id": product.brand_id, "name": product.brand.name}
+        return product.brand_id
+
+
 class ProductSerializer(serializers.ModelSerializer):
     """A product as the API shows it."""
 
     price = AmountField()
+    brand = ExpandableBrandField()
 
     class Meta:
         model = Product
