@@ -43,6 +43,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_effective_range": (400, "effective_to must be after effective_from."),
     "kind_mismatch": (400, "The field or action does not apply to this kind of partner."),
     "required": (400, "A required field or parameter is missing."),
+    "lines_or_amount": (400, "A refund takes exactly one of lines and amount."),
     "invalid_expand": (400, "expand names something that cannot be embedded here."),
     "replay_too_large": (400, "The replay window holds too many events; narrow it."),
     "unknown_field": (400, "The endpoint does not know this field; check its spelling."),

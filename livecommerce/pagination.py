@@ -32,7 +32,7 @@ class CursorPagination(pagination.CursorPagination):
             return queryset
         for param, lookup in CREATED_RANGE.items():
             raw = request.query_params.get(param)
-            if raw is None:
+            if not raw:  # absent or empty: no bound, as django-filter's filters treat it
                 continue
             try:
                 value = UTCIsoDateTimeField(required=True).clean(raw)

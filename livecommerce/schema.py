@@ -325,6 +325,9 @@ def postprocess_strict_input(result, generator, request, public):
                 continue
             strict = True
             close(body.get("schema"))
+            target = _ref_target(result, body.get("schema")) or {}
+            if target.get("required") or target.get("oneOf"):
+                operation["requestBody"]["required"] = True  # {} would be refused
             error400 = operation.get("responses", {}).get("400", {})
             for media in error400.get("content", {}).values():
                 add_unknown_field(media.get("schema"))
