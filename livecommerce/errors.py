@@ -45,6 +45,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_effective_range": (400, "effective_to must be after effective_from."),
     "kind_mismatch": (400, "The field or action does not apply to this kind of partner."),
     "required": (400, "A required field or parameter is missing."),
+    "lines_or_amount": (400, "A refund takes exactly one of lines and amount."),
+    "invalid_expand": (400, "expand names something that cannot be embedded here."),
+    "replay_too_large": (400, "The replay window holds too many events; narrow it."),
+    "unknown_field": (400, "The endpoint does not know this field; check its spelling."),
+    "invalid_page_size": (400, "page_size must be a whole number from 1 to 200."),
+    "chart_link_invalid": (403, "The chart link is invalid or has expired; ask for a new one."),
 }
 
 
@@ -77,13 +83,49 @@ class AppValidationError(exceptions.ValidationError):
 
 
 class ExceptionHandler(BaseExceptionHandler):
-    """drf-standardized-errors' handler, keeping the ``attr`` of a domain error."""
+    """drf-standardized-errors' handler, keeping the ``attr`` of a domain error.
+
+    DRF's own messages for a missing key or a body that is not JSON say what went wrong but not
+    what to do; these say how to fix the request.
+    """
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        exc = super().convert_known_exceptions(exc)
+        request = self.context.get("request")
+        if request is None:
+            return exc
+        if isinstance(exc, exceptions.NotAuthenticated):
+            better = exceptions.NotAuthenticated(_how_to_authenticate(request))
+            better.auth_header = getattr(exc, "auth_header", None)  # WWW-Authenticate
+            return better
+        if isinstance(exc, exceptions.UnsupportedMediaType):
+            sent = request.META.get("CONTENT_TYPE", "").split(";")[0].strip()
+            said = f'this request said "{sent[:100]}"' if sent else "this request had none"
+            return exceptions.UnsupportedMediaType(
+                sent,
+                detail=(
+                    "Send the body as JSON with the header "
+                    f'"Content-Type: application/json" ({said}).'
+                ),
+            )
+        return exc
 
     def get_headers(self, exc: exceptions.APIException) -> dict:
         headers = super().get_headers(exc)
         if getattr(exc, "wait", None) is not None and "Retry-After" not in headers:
             headers["Retry-After"] = "1"
         return headers
+
+
+def _how_to_authenticate(request) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "").strip()
+    if not header:
+        return "No API key was sent: send it as the header 'Authorization: Bearer <key>'."
+    scheme = header.split()[0][:20]
+    return (
+        f"The '{scheme}' authorization scheme is not accepted: "
+        "send the API key as 'Authorization: Bearer <key>'."
+    )
 
 
 def error_body(code: str, detail: str, *, error_type: str = "client_error", attr=None) -> dict:

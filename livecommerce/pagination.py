@@ -1,12 +1,103 @@
 """Cursor pagination for every list: ``{"next", "previous", "results"}``, ``page_size`` ≤ 200."""
 
+from django import forms
 from rest_framework import pagination
+
+from livecommerce.errors import AppValidationError
+from livecommerce.filters import UTCIsoDateTimeField
+
+PAGE_SIZE_ATTR = "page_size"
+# Every list of objects with a ``created`` time takes these, whatever its filters declare.
+CREATED_RANGE = {"created_after": "gte", "created_before": "lt"}
 
 
 class CursorPagination(pagination.CursorPagination):
     """Newest first by default; a view may set ``ordering``. Cursors are opaque."""
 
     page_size = 50
-    page_size_query_param = "page_size"
+    page_size_query_param = PAGE_SIZE_ATTR
     max_page_size = 200
     ordering = ("-created", "-id")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        return super().paginate_queryset(self.created_range(queryset, request), request, view)
+
+    @staticmethod
+    def created_range(queryset, request):
+        """``?created_after=`` (inclusive) and ``?created_before=`` (exclusive) on any list of
+        objects with a ``created`` time, also the nested lists of an object's actions (an
+        order's events, a partner's keys) that no filter set covers."""
+        names = {f.name for f in queryset.model._meta.get_fields()}
+        if "created" not in names:
+            return queryset
+        for param, lookup in CREATED_RANGE.items():
+            raw = request.query_params.get(param)
+            if not raw:  # absent or empty: no bound, as django-filter's filters treat it
+                continue
+            try:
+                value = UTCIsoDateTimeField(required=True).clean(raw)
+            except forms.ValidationError as exc:
+                raise AppValidationError(
+                    exc.code or "invalid",
+                    f"{param} must be an RFC 3339 time, e.g. 2026-11-23T12:00:00Z.",
+                    attr=param,
+                ) from None
+            queryset = queryset.filter(**{f"created__{lookup}": value})
+        return queryset
+
+    def get_page_size(self, request):
+        """``page_size`` from 1 to 200, or the default when absent; anything else is a 400.
+
+        DRF falls back to the default for ``page_size=0``, ``-1``, ``null`` or ``abc``, so a
+        client's mistake went unnoticed; the contract bounds it, and the schema says so.
+        """
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise AppValidationError(
+                "invalid_page_size",
+                f"page_size must be a whole number from 1 to {self.max_page_size}; "
+                f"got {raw[:20]!r}. Leave it out for {self.page_size}.",
+                attr=PAGE_SIZE_ATTR,
+            )
+        return int(raw)
+
+    def get_paginated_response_schema(self, schema):
+        example = "https://api.example.com/api/v1/orders?cursor=cD0yMDI2LTExLTIz"
+        return {
+            "type": "object",
+            "required": ["next", "previous", "results"],
+            "properties": {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The next page, or null on the last one.",
+                    "example": example,
+                },
+                "previous": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The previous page, or null on the first one.",
+                    "example": None,
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                }
+                parameter["description"] = (
+                    f"Results per page, 1 to {self.max_page_size} (default {self.page_size})."
+                )
+        return parameters

@@ -187,6 +187,13 @@ SPECTACULAR_SETTINGS = {
         '`{"type": ..., "errors": [{"code", "detail", "attr"}]}`.'
     ),
     "VERSION": "1.0.0",
+    "LICENSE": {
+        "name": "Proprietary: for the platform's partners",
+        "url": "https://example.com/partner-terms",
+    },
+    "CONTACT": {"name": "Partner integrations", "email": "integrations@example.com"},
+    # Relative: the schema's own host, wherever the service runs (the demo, staging, prod).
+    "SERVERS": [{"url": "/", "description": "This service (the host serving this schema)"}],
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -221,8 +228,74 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "livecommerce.schema.postprocess_stable_enum_names",
+        "livecommerce.schema.postprocess_nullable",
+        "livecommerce.schema.postprocess_strict_input",
+        "livecommerce.schema.postprocess_tag_order",
+        "partners.webhooks.examples.postprocess_event_types",
     ],
-    "TAGS": [],
+    # In the order a host app meets them; ops and audit come last.
+    "TAGS": [
+        {
+            "name": "directory",
+            "description": "Who you are (`GET /me`) and the partners you deal with: a host app "
+            "sees the brands it may sell, their fulfillment partners and its creators.",
+        },
+        {
+            "name": "catalog",
+            "description": "Products with price, currency and inventory, kept by a brand's "
+            "fulfillment partner (or the brand). `?expand=brand` embeds the brand's name.",
+        },
+        {
+            "name": "live sessions",
+            "description": "Live shows a creator hosts, broadcast on host apps: schedule, "
+            "start, end.",
+        },
+        {
+            "name": "orders",
+            "description": "Place and pay orders (host app), fulfil them (fulfillment "
+            "partner), cancel and refund; each order's history.",
+        },
+        {
+            "name": "webhooks",
+            "description": "Endpoints that receive signed events (Standard Webhooks), their "
+            "deliveries, a test event on demand and a replay of a time window.",
+        },
+        {
+            "name": "events",
+            "description": "Every event you may see, to catch up after an outage.",
+        },
+        {
+            "name": "commissions",
+            "description": "Where an order's money went (breakdown) and the commission plans "
+            "that split it.",
+        },
+        {
+            "name": "ledger",
+            "description": "The double-entry ledger and balances (pending, available, paid out).",
+        },
+        {
+            "name": "settlements",
+            "description": "Payouts to partners: runs, settlements and their lines (finance).",
+        },
+        {
+            "name": "reports",
+            "description": "Commission reports for finance, as JSON or CSV, and a chart link.",
+        },
+        {
+            "name": "partners",
+            "description": "Onboarding for ops: create and suspend partners, payout schedules, "
+            "brand enrollments with invite-only host apps.",
+        },
+        {
+            "name": "api keys",
+            "description": "Issue (shown once) and revoke partners' API keys (ops).",
+        },
+        {
+            "name": "audit",
+            "description": "Who changed what: the staff audit trail.",
+        },
+    ],
 }
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ def _check(table: dict[str, Move], noun: str, action: str, status: str) -> Move:
     if status not in move.sources:
         raise AppError(
             "invalid_transition",
-            f"Cannot {action} a {noun} that is {status}; "
-            f"{action} applies to: {', '.join(sorted(move.sources))}.",
+            f"Cannot {action} {'an' if noun[0] in 'aeiou' else 'a'} {noun} that is {status}; "
+            f"{action} applies to {noun}s that are: {', '.join(sorted(move.sources))}.",
         )
     return move
 

@@ -26,6 +26,7 @@ def event_payload(event: Event) -> dict:
         "type": event.type,
         "created": _created_field.to_representation(event.created),
         "sequence": event.sequence,
+        "livemode": True,  # false only in a test send (POST /webhook-endpoints/{id}/test)
         "data": event.data,
     }
 
@@ -36,7 +37,12 @@ def event_body(event: Event) -> str:
 
 
 def event_publish(
-    *, type: str, object_id: str, data: dict, partner_ids: Iterable[str | None]
+    *,
+    type: str,
+    object_id: str,
+    data: dict,
+    partner_ids: Iterable[str | None],
+    skip_endpoint_ids: Iterable[str] = (),
 ) -> Event:
     """Record an event for the given partners inside the caller's transaction.
 
@@ -44,6 +50,8 @@ def event_publish(
     object cannot take the same sequence number; the unique constraint refuses it anyway.
     Every enabled webhook endpoint of a recipient that subscribes to ``type`` (or to ``*``) gets
     a pending delivery in the same transaction; the sends are queued on commit.
+    ``skip_endpoint_ids``: endpoints not to send it to (an endpoint's own recovery notice goes
+    to its partner's other endpoints).
     """
     assert transaction.get_connection().in_atomic_block, "publish inside the change's transaction"
     last = Event.objects.filter(object_id=object_id).aggregate(m=Max("sequence"))["m"] or 0
@@ -55,9 +63,13 @@ def event_publish(
     EventRecipient.objects.bulk_create(
         [EventRecipient(event=event, partner_id=pid) for pid in recipients]
     )
-    endpoints = WebhookEndpoint.objects.filter(
-        partner_id__in=recipients, status=WebhookEndpointStatus.ENABLED
-    ).only("id", "events")
+    endpoints = (
+        WebhookEndpoint.objects.filter(
+            partner_id__in=recipients, status=WebhookEndpointStatus.ENABLED
+        )
+        .exclude(pk__in=list(skip_endpoint_ids))
+        .only("id", "events")
+    )
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
         [

@@ -8,6 +8,9 @@ from partners.authentication import Caller
 class IsAuthenticatedCaller(BasePermission):
     """Any valid key (the default for every API view)."""
 
+    # Who may call, as the API docs say it (livecommerce.schema reads this).
+    callers = "any API key: partners of every kind and staff"
+
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, Caller)
 
@@ -19,10 +22,14 @@ def allow(*, staff: tuple[str, ...] = (), partners: tuple[str, ...] = ()) -> typ
     else gets 403 (the role may not do this at all, so nothing about the object leaks).
     """
 
-    who = ", ".join([*(f"{r} staff" for r in staff), *(f"{k} partners" for k in partners)])
+    names = {"host_app": "host app", "fulfillment": "fulfillment"}
+    who = ", ".join(
+        [*(f"{r} staff" for r in staff), *(f"{names.get(k, k)} partners" for k in partners)]
+    )
 
     class Allowed(IsAuthenticatedCaller):
         message = f"Only {who or 'nobody'} may do this."
+        callers = who or "nobody"
 
         def has_permission(self, request, view) -> bool:
             caller = request.user

@@ -28,7 +28,7 @@ echo "==> Migrating the database (${DATABASE_URL:-SQLite file db.sqlite3})"
 
 mkdir -p var
 echo "==> Loading the demo platform"
-.venv/bin/python manage.py load_demo --env-file var/demo.env
+.venv/bin/python manage.py load_demo --env-file var/demo.env --base-url "http://$HOST:$PORT"
 
 echo "==> Starting the API on http://$HOST:$PORT/"
 .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload &

@@ -75,7 +75,9 @@ def _model(typed, name):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_typed_client_generated_from_the_schema_runs_an_order_end_to_end(typed, live_server):
+def test_a_typed_client_generated_from_the_schema_runs_an_order_end_to_end(
+    typed, live_server, settings
+):
     # given the parties, each calling with its own key through the generated client
     fulfiller = factories.FulfillmentFactory()
     brand = factories.BrandFactory(fulfillment_partner=fulfiller)
@@ -87,7 +89,7 @@ def test_a_typed_client_generated_from_the_schema_runs_an_order_end_to_end(typed
     stranger = _client(typed, live_server, client_for(partner=factories.HostAppFactory()).key)
     M = lambda name: _model(typed, name)  # noqa: E731
 
-    me = _api(typed, "partners.me_retrieve").sync_detailed(client=host_c)
+    me = _api(typed, "directory.me_retrieve").sync_detailed(client=host_c)
     assert me.status_code == 200 and me.parsed.partner.id == host.id
 
     plan = _api(typed, "commissions.commission_plans_create").sync_detailed(
@@ -219,3 +221,44 @@ def test_a_typed_client_generated_from_the_schema_runs_an_order_end_to_end(typed
     assert events.status_code == 200
     types = {e.type_ for e in events.parsed.results}
     assert {"order.created", "order.paid", "order.refunded"} <= types
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_typed_client_registers_an_endpoint_and_verifies_a_test_event(
+    typed, live_server, settings
+):
+    # given a host app with a real receiver on 127.0.0.1
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.webhooks.helpers import Receiver
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    host_c = _client(typed, live_server, client_for(partner=factories.HostAppFactory()).key)
+    M = lambda name: _model(typed, name)  # noqa: E731
+    receiver = Receiver().start()
+    try:
+        # when it registers an endpoint and asks for a test event through the generated client
+        created = _api(typed, "webhooks.webhook_endpoints_create").sync_detailed(
+            client=host_c,
+            body=M("WebhookEndpointCreateRequest").from_dict(
+                {"url": receiver.url, "events": ["order.paid"]}
+            ),
+        )
+        assert created.status_code == 201, created.content
+        endpoint = created.parsed
+        sent = _api(typed, "webhooks.webhook_endpoints_test_create").sync_detailed(
+            endpoint.id,
+            client=host_c,
+            body=M("WebhookTestInputRequest").from_dict({"type": "order.paid"}),
+        )
+        assert sent.status_code == 200, sent.content
+        assert (sent.parsed.succeeded, sent.parsed.status_code) == (True, 200)
+        [got] = receiver.received
+    finally:
+        receiver.close()
+
+    # then the standardwebhooks library verifies what arrived with the endpoint's secret
+    payload = Webhook(endpoint.secret).verify(got.body, got.headers)
+    assert payload["type"] == "order.paid"
+    assert payload["livemode"] is False
+    assert payload["id"] == sent.parsed.event_id

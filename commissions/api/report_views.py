@@ -1,21 +1,27 @@
 """Finance reports: commissions (JSON or streamed CSV), reconciliation, and a chart for people.
 
 The API views are for finance staff keys only: every other role and partner gets 403. The chart
-page is for people in a browser, which cannot send a Bearer key: it uses the Django admin login
-and requires a staff user allowed to view ledger lines (finance staff; superusers).
+page is for people in a browser, which cannot send a Bearer key: it opens with a short-lived
+signed link that a finance key asks for (``POST /reports/chart-links``), or with the Django
+admin login of a staff user allowed to view ledger lines (finance staff; superusers).
 """
 
 import csv
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, renderers
+from rest_framework import exceptions, renderers, serializers
+from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,8 +35,11 @@ from commissions.api.report_serializers import (
     report_csv_rows,
 )
 from livecommerce import money
+from livecommerce.api import validated_input
+from livecommerce.errors import error_response
 from livecommerce.schema import ErrorSerializer
 from partners.choices import StaffRole
+from partners.models import APIKey
 from partners.permissions import allow
 
 FINANCE = allow(staff=(StaffRole.FINANCE,))
@@ -341,23 +350,128 @@ def _chart_bars(report, *, days: list[date], currency: str) -> dict:
     }
 
 
-@staff_member_required
+CHART_LINK_SALT = "commissions.report_chart"
+
+
+def chart_link_seconds() -> int:
+    return int(getattr(settings, "CHART_LINK_SECONDS", 900))
+
+
+def chart_link_token(*, api_key_id: str, params: dict) -> str:
+    """A signed token naming the finance key that asked and the period to open with."""
+    return signing.dumps({"key": api_key_id, "params": params}, salt=CHART_LINK_SALT)
+
+
+def chart_link_params(token: str) -> dict:
+    """The period a chart link was made for; PermissionDenied if it is forged, expired, or its
+    key was revoked (or is no longer a finance key) since."""
+    try:
+        payload = signing.loads(token, salt=CHART_LINK_SALT, max_age=chart_link_seconds())
+    except signing.SignatureExpired:
+        raise PermissionDenied("This chart link has expired: ask for a new one.") from None
+    except signing.BadSignature:
+        raise PermissionDenied("This chart link is not valid.") from None
+    key = APIKey.objects.filter(pk=payload.get("key")).first()
+    if key is None or key.revoked or key.role != StaffRole.FINANCE:
+        raise PermissionDenied("The key this chart link was made with is no longer valid.")
+    return payload.get("params") or {}
+
+
+class ChartLinkInputSerializer(serializers.Serializer):
+    date_from = serializers.DateField(required=False, help_text="Default: 29 days before date_to")
+    date_to = serializers.DateField(required=False, help_text="Default: today")
+    currency = serializers.CharField(required=False, max_length=3, help_text="Default: USD")
+
+
+class ChartLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="Opens the chart in a browser, no login, until expires")
+    expires = serializers.DateTimeField()
+
+
+class ChartLinkView(APIView):
+    """A short-lived link to the commission chart page, for finance people in a browser."""
+
+    permission_classes = [FINANCE]
+
+    @extend_schema(
+        summary="Get a short-lived link to the commission chart",
+        description=(
+            "The chart page (platform commission by day, SVG) is for a browser, which cannot "
+            "send a Bearer key: this answers a signed link that opens it without any login "
+            "for 15 minutes (the period given is where it opens; its form can change it). The "
+            "link stops working at once if the key that asked for it is revoked."
+        ),
+        tags=["reports"],
+        request=ChartLinkInputSerializer,
+        responses={201: ChartLinkSerializer},
+        examples=[
+            OpenApiExample(
+                "March",
+                value={"date_from": "2026-03-01", "date_to": "2026-03-31", "currency": "USD"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A link",
+                value={
+                    "url": "https://api.example.com/api/v1/reports/commissions/chart"
+                    "?token=eyJrZXkiOiJrZXlfMDEifQ:1tQ2x9:3f9c",
+                    "expires": "2026-11-23T12:15:00.000000Z",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
+    def post(self, request):
+        data = validated_input(ChartLinkInputSerializer, request.data)
+        params = {name: str(value) for name, value in data.items()}
+        token = chart_link_token(api_key_id=request.auth.pk, params=params)
+        url = (
+            request.build_absolute_uri(reverse("report-chart")) + "?" + urlencode({"token": token})
+        )
+        expires = timezone.now() + timedelta(seconds=chart_link_seconds())
+        return Response(
+            ChartLinkSerializer({"url": url, "expires": expires}).data,
+            status=http_status.HTTP_201_CREATED,
+        )
+
+
 def commission_chart_view(request):
     """The period's platform commission by day, as a server-rendered SVG bar chart.
 
-    For finance staff in a browser: Django admin login (a staff user with the
-    ``commissions.view_ledgerline`` permission, or a superuser). No script, no CDN.
+    For finance people in a browser: with a chart link's ``?token=`` (see ``ChartLinkView``),
+    or the Django admin login of a staff user with the ``commissions.view_ledgerline``
+    permission (or a superuser). No script, no CDN.
     """
+    token = request.GET.get("token")
+    if not token:
+        return _chart_for_admin(request)
+    try:
+        defaults = chart_link_params(token)
+    except PermissionDenied as exc:
+        return error_response("chart_link_invalid", str(exc))
+    return _chart(request, defaults=defaults, token=token)
+
+
+@staff_member_required
+def _chart_for_admin(request):
     if not request.user.has_perm("commissions.view_ledgerline"):
         raise PermissionDenied("Finance staff only.")
+    return _chart(request, defaults={}, token=None)
+
+
+def _chart(request, *, defaults: dict, token: str | None):
     today = timezone.now().date()
+    date_to = request.GET.get("date_to") or defaults.get("date_to") or today.isoformat()
     params = {
-        "date_to": request.GET.get("date_to") or today.isoformat(),
-        "date_from": request.GET.get("date_from") or (today - timedelta(days=29)).isoformat(),
-        "currency": request.GET.get("currency") or "USD",
+        "date_to": date_to,
+        "date_from": request.GET.get("date_from")
+        or defaults.get("date_from")
+        or _days_before(date_to, 29),
+        "currency": request.GET.get("currency") or defaults.get("currency") or "USD",
     }
     serializer = PeriodQuerySerializer(data=params)
-    context: dict = {"params": params, "errors": None, "report": None}
+    context: dict = {"params": params, "errors": None, "report": None, "token": token}
     status = 200
     if not serializer.is_valid():
         context["errors"] = {
@@ -383,3 +497,10 @@ def commission_chart_view(request):
                 plot_top=PLOT_TOP,
             )
     return render(request, "commissions/report_chart.html", context, status=status)
+
+
+def _days_before(day: str, days: int) -> str:
+    try:
+        return (date.fromisoformat(day) - timedelta(days=days)).isoformat()
+    except ValueError:
+        return day  # the form shows the error on date_to

@@ -20,6 +20,7 @@ urlpatterns = [
         name="commission-report",
     ),
     path("reports/commissions/chart", report_views.commission_chart_view, name="report-chart"),
+    path("reports/chart-links", report_views.ChartLinkView.as_view(), name="report-chart-links"),
     path(
         "reports/reconciliation",
         report_views.ReconciliationReportView.as_view(),

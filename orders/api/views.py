@@ -6,12 +6,19 @@ from the status table itself (``orders.status.ORDER_MOVES``), so the table is th
 says both what an action does and who may do it.
 """
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from livecommerce.api import validated_input
+from livecommerce.errors import AppValidationError
 from livecommerce.pagination import CursorPagination
 from livecommerce.schema import error_responses
 from orders import selectors, services
@@ -85,17 +92,28 @@ class OldestFirstPagination(CursorPagination):
 # --- Catalog ---------------------------------------------------------------------------------
 
 
+EXPANDABLE = ("brand",)
+EXPAND_PARAMETER = OpenApiParameter(
+    "expand",
+    {"type": "string", "enum": list(EXPANDABLE)},
+    description='`brand` embeds the brand as `{"id", "name"}` instead of its id.',
+)
+
+
+@extend_validation_errors(["invalid_expand"], field_name="expand", actions=["list", "retrieve"])
 @extend_schema_view(
     list=extend_schema(
         summary="List products",
         tags=["catalog"],
         description="A host app sees the products it may sell (an invite-only host app: its "
         "enrolled brands'); a brand its own; a fulfillment partner its brands'; staff all.",
+        parameters=[EXPAND_PARAMETER],
         examples=[OpenApiExample("A product", value=PRODUCT_VALUE, response_only=True)],
     ),
     retrieve=extend_schema(
         summary="Get a product",
         tags=["catalog"],
+        parameters=[EXPAND_PARAMETER],
         examples=[OpenApiExample("A product", value=PRODUCT_VALUE, response_only=True)],
     ),
 )
@@ -117,7 +135,26 @@ class ProductViewSet(
     }
 
     def get_queryset(self):
-        return selectors.product_list(caller=self.request.user)
+        products = selectors.product_list(caller=self.request.user)
+        if "brand" in self._expand():
+            products = products.select_related("brand")
+        return products
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "expand": self._expand()}
+
+    def _expand(self) -> set[str]:
+        """``?expand=brand``: what to embed; anything else is a 400 naming what may be."""
+        request = getattr(self, "request", None)
+        raw = request.query_params.get("expand") if request is not None else None
+        if raw is None or self.action not in ("list", "retrieve"):
+            return set()
+        asked = {part.strip() for part in raw.split(",")}
+        if not asked <= set(EXPANDABLE):
+            raise AppValidationError(
+                "invalid_expand", f"expand takes: {', '.join(EXPANDABLE)}.", attr="expand"
+            )
+        return asked
 
     @extend_schema(
         summary="Add a product",

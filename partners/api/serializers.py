@@ -77,6 +77,15 @@ class PartnerSerializer(serializers.ModelSerializer):
         return sorted(e.brand_id for e in obj.enrollments.all())
 
 
+class PartnerDirectoryEntrySerializer(serializers.ModelSerializer):
+    """Another partner as a partner sees it in the directory: who it is, nothing more."""
+
+    class Meta:
+        model = Partner
+        fields = ["id", "kind", "name"]
+        read_only_fields = fields
+
+
 class PartnerCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=PartnerKind.choices)
     name = serializers.CharField(max_length=200)

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -21,16 +22,33 @@ from partners.api.serializers import (
     EnrollmentSerializer,
     MeSerializer,
     PartnerCreateSerializer,
+    PartnerDirectoryEntrySerializer,
     PartnerSerializer,
     PartnerUpdateSerializer,
 )
-from partners.choices import StaffRole
+from partners.choices import PartnerKind, StaffRole
 from partners.filters import PartnerFilter
 from partners.models import APIKey, Partner
 from partners.permissions import ActionPermissionsMixin, allow
 
 OPS = allow(staff=(StaffRole.OPS,))
 STAFF = allow(staff=(StaffRole.OPS, StaffRole.FINANCE))
+EVERYONE = allow(staff=(StaffRole.OPS, StaffRole.FINANCE), partners=tuple(PartnerKind.values))
+# Staff and a partner itself see the full record; a partner sees the others it deals with as
+# directory entries.
+PARTNER_OR_ENTRY = PolymorphicProxySerializer(
+    component_name="PartnerOrDirectoryEntry",
+    serializers=[PartnerSerializer, PartnerDirectoryEntrySerializer],
+    resource_type_field_name=None,
+)
+DIRECTORY_DESCRIPTION = (
+    "Staff see every partner in full. A partner sees the partners it deals with as `id`, "
+    "`kind`, `name`: a host app the brands it may sell, their fulfillment partners and the "
+    "creators of its live sessions; a fulfillment partner its brands and the host apps it "
+    "broadcasts to; a brand its fulfillment partner; a creator the host apps of its live "
+    "sessions. Its own record it sees in full (`GET /partners/{id}` with its own id); any "
+    "other partner is 404."
+)
 # What the partner services refuse: a field for another kind of partner, an unknown reference.
 PARTNER_400 = error_responses("kind_mismatch", "invalid_reference")
 
@@ -47,17 +65,28 @@ PARTNER_EXAMPLE = OpenApiExample(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List partners", tags=["partners"]),
-    retrieve=extend_schema(summary="Get a partner", tags=["partners"]),
+    list=extend_schema(
+        summary="List the partners you deal with",
+        description=DIRECTORY_DESCRIPTION,
+        tags=["directory"],
+        responses={200: PARTNER_OR_ENTRY},
+    ),
+    retrieve=extend_schema(
+        summary="Get a partner",
+        description=DIRECTORY_DESCRIPTION,
+        tags=["directory"],
+        responses={200: PARTNER_OR_ENTRY},
+    ),
 )
 class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
-    """Partners: onboarding, suspension, enrollments and API keys (ops; finance reads)."""
+    """Partners: the directory for partners; onboarding, suspension, enrollments and API keys
+    for ops (finance reads)."""
 
     serializer_class = PartnerSerializer
     filterset_class = PartnerFilter
     action_permissions = {
-        "list": STAFF,
-        "retrieve": STAFF,
+        "list": EVERYONE,
+        "retrieve": EVERYONE,
         "create": OPS,
         "partial_update": OPS,
         "enrollments": STAFF,
@@ -67,8 +96,25 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         "api_keys_create": OPS,
     }
 
+    def _directory(self) -> str:
+        """How this request sees partners: "full" (staff, or a partner's own record) or
+        "entries" (a partner reading the partners it deals with)."""
+        caller = getattr(self.request, "user", None)
+        if self.action not in ("list", "retrieve") or getattr(caller, "partner", None) is None:
+            return "full"
+        if self.action == "retrieve" and self.kwargs.get("pk") == caller.partner_id:
+            return "full"
+        return "entries"
+
     def get_queryset(self):
+        if self._directory() == "entries":
+            return selectors.partner_directory(partner=self.request.user.partner)
         return selectors.partner_list(caller=self.request.user)
+
+    def get_serializer_class(self):
+        if self._directory() == "entries":
+            return PartnerDirectoryEntrySerializer
+        return PartnerSerializer
 
     @extend_schema(
         summary="Onboard a partner",
@@ -104,12 +150,11 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         tags=["partners"],
         responses={200: EnrollmentSerializer(many=True)},
     )
-    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    @action(detail=True, methods=["get"], filterset_class=None)
     def enrollments(self, request, pk=None):
         host_app = self.get_object()
-        return Response(
-            EnrollmentSerializer(selectors.enrollment_list(host_app=host_app), many=True).data
-        )
+        page = self.paginate_queryset(selectors.enrollment_list(host_app=host_app))
+        return self.get_paginated_response(EnrollmentSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Enroll a brand with an invite-only host app",
@@ -169,16 +214,11 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         tags=["api keys"],
         responses={200: APIKeySerializer(many=True)},
     )
-    @action(
-        detail=True,
-        methods=["get"],
-        url_path="api-keys",
-        pagination_class=None,
-        filterset_class=None,
-    )
+    @action(detail=True, methods=["get"], url_path="api-keys", filterset_class=None)
     def api_keys(self, request, pk=None):
         partner = self.get_object()
-        return Response(APIKeySerializer(selectors.api_key_list(partner=partner), many=True).data)
+        page = self.paginate_queryset(selectors.api_key_list(partner=partner))
+        return self.get_paginated_response(APIKeySerializer(page, many=True).data)
 
     @extend_schema(
         summary="Issue an API key for a partner (shown once)",
@@ -252,7 +292,7 @@ class APIKeyViewSet(
 class MeView(APIView):
     """Tells any caller who it is."""
 
-    @extend_schema(summary="Who am I", tags=["partners"], responses={200: MeSerializer})
+    @extend_schema(summary="Who am I", tags=["directory"], responses={200: MeSerializer})
     def get(self, request):
         caller = request.user
         api_key = request.auth

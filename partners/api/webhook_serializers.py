@@ -129,9 +129,54 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 class EventSerializer(serializers.ModelSerializer):
     """An event exactly as a webhook carries it."""
 
+    def get_livemode(self, obj: Event) -> bool:
+        """Always true for a real event; a test send's body says false."""
+        return True
+
     data = serializers.DictField(read_only=True, help_text="The object as it was (shape by type)")
+    livemode = serializers.SerializerMethodField()
 
     class Meta:
         model = Event
-        fields = ["id", "type", "created", "sequence", "data"]
+        fields = ["id", "type", "created", "sequence", "livemode", "data"]
         read_only_fields = fields
+
+
+class WebhookTestInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=list(EVENT_TYPES), help_text="The event type whose example to send"
+    )
+
+
+class WebhookTestResultSerializer(serializers.Serializer):
+    """How the endpoint answered a test send."""
+
+    event_id = serializers.CharField(help_text="The test event's id (`evt_test_...`)")
+    type = serializers.CharField()
+    succeeded = serializers.BooleanField(help_text="The endpoint answered 2xx")
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="null when no answer came (refused, timed out)"
+    )
+    response_time_ms = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    response_body = serializers.CharField(
+        allow_blank=True, help_text="The first 1000 characters of the answer"
+    )
+
+
+class WebhookReplayInputSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Events created at or after this time")
+    until = serializers.DateTimeField(
+        required=False, help_text="...and before this time (default: now)"
+    )
+    types = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(EVENT_TYPES)),
+        required=False,
+        allow_empty=False,
+        max_length=len(EVENT_TYPES),
+        help_text="Only these types (default: every type the endpoint subscribes to)",
+    )
+
+
+class WebhookReplayResultSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="How many events will be sent again")

@@ -8,6 +8,7 @@ delivery or event answers 404.
 from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,10 @@ from partners.api.webhook_serializers import (
     WebhookEndpointSecretSerializer,
     WebhookEndpointSerializer,
     WebhookEndpointUpdateSerializer,
+    WebhookReplayInputSerializer,
+    WebhookReplayResultSerializer,
+    WebhookTestInputSerializer,
+    WebhookTestResultSerializer,
 )
 from partners.choices import PartnerKind, StaffRole
 from partners.permissions import ActionPermissionsMixin, allow
@@ -58,6 +63,7 @@ EVENT_EXAMPLE = {
     "type": "order.paid",
     "created": "2026-11-23T12:00:00.000000Z",
     "sequence": 2,
+    "livemode": True,
     "data": {"id": "ord_01jd3x6q2c7h9k4m8n2p5r7t9v", "status": "paid", "total": "19.99"},
 }
 
@@ -84,6 +90,8 @@ class WebhookEndpointViewSet(
         "partial_update": PARTNERS,
         "destroy": PARTNERS,
         "rotate_secret": PARTNERS,
+        "send_test": PARTNERS,
+        "replay": PARTNERS,
     }
 
     def get_queryset(self):
@@ -173,6 +181,98 @@ class WebhookEndpointViewSet(
         return Response(WebhookEndpointSecretSerializer(endpoint).data)
 
     @extend_schema(
+        summary="Send a signed example event to the endpoint now",
+        description=(
+            "Sends the example of `type` (the same example the schema documents), signed like "
+            'every delivery, with `"livemode": false` and an id of its own (`evt_test_...`), '
+            "and answers how the endpoint responded. Nothing is stored or retried; a disabled "
+            "endpoint may be tested before it is enabled again."
+        ),
+        tags=TAGS,
+        request=WebhookTestInputSerializer,
+        responses={200: WebhookTestResultSerializer},
+        examples=[
+            OpenApiExample("Paid", value={"type": "order.paid"}, request_only=True),
+            OpenApiExample(
+                "Answered",
+                value={
+                    "event_id": "evt_test_5f1c2a9b0e7d4c3a8b6f1e2d",
+                    "type": "order.paid",
+                    "succeeded": True,
+                    "status_code": 200,
+                    "response_time_ms": 84,
+                    "error": "",
+                    "response_body": "ok",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def send_test(self, request, pk=None):
+        endpoint = self.get_object()
+        data = validated_input(WebhookTestInputSerializer, request.data)
+        sent = services.webhook_endpoint_test(endpoint=endpoint, event_type=data["type"])
+        return Response(
+            WebhookTestResultSerializer(
+                {
+                    "event_id": sent.event_id,
+                    "type": sent.type,
+                    "succeeded": sent.result.succeeded,
+                    "status_code": sent.result.status_code,
+                    "response_time_ms": sent.result.latency_ms,
+                    "error": sent.result.error,
+                    "response_body": sent.result.response_body,
+                }
+            ).data
+        )
+
+    @extend_schema(
+        summary="Send again every event of a time window",
+        description=(
+            "Queues every event created in `[since, until)` that you may see and this endpoint "
+            "subscribes to (only `types`, when given): same event ids and bodies, signed with "
+            "the endpoint's current secret. Answers `202` with how many were queued; their "
+            "deliveries show the outcome. At most 10,000 events per replay."
+        ),
+        tags=TAGS,
+        request=WebhookReplayInputSerializer,
+        responses={
+            202: WebhookReplayResultSerializer,
+            **error_responses("invalid_period", "replay_too_large", "webhook_endpoint_disabled"),
+        },
+        examples=[
+            OpenApiExample(
+                "An outage",
+                value={
+                    "since": "2026-11-23T10:00:00Z",
+                    "until": "2026-11-23T14:00:00Z",
+                    "types": ["order.paid", "order.refunded"],
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Queued", value={"queued": 42}, response_only=True, status_codes=["202"]
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        endpoint = self.get_object()
+        data = validated_input(WebhookReplayInputSerializer, request.data)
+        queued = services.webhook_endpoint_replay(
+            endpoint=endpoint,
+            since=data["since"],
+            until=data.get("until") or timezone.now(),
+            types=data.get("types"),
+        )
+        return Response(
+            WebhookReplayResultSerializer({"queued": queued}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
         summary="List an endpoint's deliveries, each with its attempts",
         tags=TAGS,
         responses={200: WebhookDeliverySerializer(many=True)},
@@ -235,7 +335,7 @@ class WebhookDeliveryViewSet(
         examples=[
             OpenApiExample(
                 "A page",
-                value={"next": None, "previous": None, "results": [EVENT_EXAMPLE]},
+                value=EVENT_EXAMPLE,
                 response_only=True,
                 status_codes=["200"],
             )

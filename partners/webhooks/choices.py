@@ -17,8 +17,10 @@ class WebhookDeliveryStatus(models.TextChoices):
 ALL_EVENTS = "*"
 
 ENDPOINT_DISABLED_EVENT = "webhook_endpoint.disabled"
+ENDPOINT_RECOVERED_EVENT = "webhook_endpoint.recovered"
 
-# The contract's event types, plus the service's own notice that an endpoint was disabled.
+# The contract's event types, plus the service's own notices that an endpoint was disabled
+# (failing for days, or 410 Gone) and that a failing endpoint answers again.
 EVENT_TYPES: tuple[str, ...] = (
     "order.created",
     "order.paid",
@@ -34,4 +36,5 @@ EVENT_TYPES: tuple[str, ...] = (
     "settlement.paid",
     "settlement.failed",
     ENDPOINT_DISABLED_EVENT,
+    ENDPOINT_RECOVERED_EVENT,
 )

@@ -7,8 +7,11 @@ outcome of a send and only afterwards, in a transaction of its own, updates the 
 health, so the two orders never meet.
 """
 
+import json
 import logging
 import random
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from time import monotonic
 
@@ -20,11 +23,12 @@ from rest_framework import serializers
 
 from livecommerce.errors import AppError, AppValidationError
 from partners.events import event_body, event_publish
-from partners.models import Partner, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from partners.models import Event, Partner, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks import conf, sending, signing
 from partners.webhooks.choices import (
     ALL_EVENTS,
     ENDPOINT_DISABLED_EVENT,
+    ENDPOINT_RECOVERED_EVENT,
     WebhookDeliveryStatus,
     WebhookEndpointStatus,
 )
@@ -238,7 +242,8 @@ def _record_endpoint_health(endpoint_id: str, *, result: sending.SendResult, at)
     """After an attempt: clear or start the failure clock; disable on 410 or long failure."""
     endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
     if result.succeeded:
-        endpoints.filter(failing_since__isnull=False).update(failing_since=None)
+        if endpoints.filter(failing_since__isnull=False).exists():
+            _endpoint_recovered(endpoint_id, at=at)
         return
     endpoints.filter(failing_since__isnull=True).update(failing_since=at)
     if result.status_code == 410:
@@ -253,6 +258,140 @@ def _record_endpoint_health(endpoint_id: str, *, result: sending.SendResult, at)
             reason=f"The endpoint failed every attempt for {limit}.",
             failing_before=at - limit,
         )
+
+
+def _endpoint_recovered(endpoint_id: str, *, at) -> None:
+    """A failing endpoint answered 2xx: clear its failure clock and tell the partner's other
+    endpoints (``webhook_endpoint.recovered``), once per recovery (under the endpoint's lock)."""
+    with transaction.atomic():
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+        )
+        if endpoint is None or endpoint.failing_since is None:
+            return
+        failing_since = endpoint.failing_since
+        endpoint.failing_since = None
+        endpoint.save(update_fields=["failing_since", "updated"])
+        event_publish(
+            type=ENDPOINT_RECOVERED_EVENT,
+            object_id=endpoint.pk,
+            data={
+                "id": endpoint.pk,
+                "url": endpoint.url,
+                "failing_since": _time_field.to_representation(failing_since),
+                "recovered_at": _time_field.to_representation(at),
+            },
+            partner_ids=[endpoint.partner_id],
+            skip_endpoint_ids=[endpoint.pk],
+        )
+
+
+# --- Test sends and replays -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestSend:
+    """What one test send of an example event got back from the endpoint."""
+
+    event_id: str
+    type: str
+    result: sending.SendResult
+
+
+def webhook_endpoint_test(*, endpoint: WebhookEndpoint, event_type: str) -> TestSend:
+    """Send a signed example of ``event_type`` to the endpoint now, and say how it answered.
+
+    The body is the type's example (``partners.webhooks.examples``) with ``"livemode": false``
+    and an id of its own (``evt_test_...``); nothing is stored and the endpoint's health is not
+    touched, so a partner may test a disabled endpoint before enabling it again. The URL
+    policy applies as for every send.
+    """
+    from partners.webhooks.examples import example_event
+
+    now = timezone.now()
+    event = example_event(event_type)
+    event.update(
+        id=f"evt_test_{secrets.token_hex(12)}",
+        created=_time_field.to_representation(now),
+        livemode=False,
+    )
+    try:
+        target = check_webhook_url(endpoint.url, allow_private=conf.allow_private_urls())
+    except WebhookURLNotAllowed as exc:
+        result = sending.SendResult(None, 0, f"URL not allowed: {exc}"[:500], "")
+        return TestSend(event["id"], event_type, result)
+    body = json.dumps(event, separators=(",", ":"))
+    headers = {
+        "webhook-id": event["id"],
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signing.signature_header(
+            secrets=endpoint.signing_secrets(now), msg_id=event["id"], timestamp=now, body=body
+        ),
+    }
+    result = sending.post(target=target, body=body, headers=headers, timeout=conf.timeout())
+    return TestSend(event["id"], event_type, result)
+
+
+REPLAY_MAX_EVENTS = 10_000
+
+
+def webhook_endpoint_replay(
+    *, endpoint: WebhookEndpoint, since, until, types: list[str] | None = None
+) -> int:
+    """Send again every event of ``[since, until)`` the endpoint subscribes to; how many.
+
+    Only events its partner may see (it was a recipient), only types the endpoint subscribes
+    to (and among ``types`` when given). Each goes out as a delivery of the same event (same
+    id, same body), signed with the endpoint's current secret when sent: a delivery already
+    made is reset to pending, a missing one (the endpoint was registered later) is created.
+    The endpoint must be enabled; at most ``REPLAY_MAX_EVENTS`` events per replay.
+    """
+    if until <= since:
+        raise AppValidationError("invalid_period", "until must be after since.", attr="until")
+    events = Event.objects.filter(
+        recipients__partner_id=endpoint.partner_id, created__gte=since, created__lt=until
+    )
+    if types:
+        events = events.filter(type__in=types)
+    if ALL_EVENTS not in endpoint.events:
+        events = events.filter(type__in=endpoint.events)
+    event_ids = list(events.order_by("created", "id").values_list("pk", flat=True).distinct())
+    if len(event_ids) > REPLAY_MAX_EVENTS:
+        raise AppValidationError(
+            "replay_too_large",
+            f"The window holds {len(event_ids)} events; replay at most {REPLAY_MAX_EVENTS} at "
+            "a time (narrow since/until).",
+            attr="since",
+        )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
+        if endpoint.status != ENABLED:
+            raise AppError("webhook_endpoint_disabled")
+        now = timezone.now()
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    event_id=event_id,
+                    endpoint=endpoint,
+                    status=PENDING,
+                    next_attempt_at=now,
+                    enqueued_at=now,
+                )
+                for event_id in event_ids
+            ],
+            update_conflicts=True,
+            unique_fields=["event", "endpoint"],
+            update_fields=["status", "next_attempt_at", "enqueued_at", "updated"],
+        )
+        # Read back: a delivery reset on conflict keeps its own id, not the one made here.
+        delivery_ids = list(
+            WebhookDelivery.objects.filter(
+                endpoint=endpoint, event_id__in=event_ids, status=PENDING
+            ).values_list("pk", flat=True)
+        )
+        if delivery_ids:
+            transaction.on_commit(lambda: queue_deliveries(delivery_ids), robust=True)
+    return len(event_ids)
 
 
 # --- Deliveries -------------------------------------------------------------------------------

@@ -26,8 +26,14 @@ def test_an_order_takes_catalog_prices_and_reserves_inventory(
         shipping_address={"city": "Austin", "country": "US"},
         shipping_amount="4.99",
         tax_amount="0.5",
-        unit_price="0.01",  # not an input: prices come from the catalog
     )
+    # a price is not an input: prices come from the catalog, and a field the endpoint does not
+    # take is refused by name rather than dropped
+    priced = _post(host_client, [{"product": product.pk, "quantity": 1}], unit_price="0.01")
+    assert priced.status_code == 400
+    assert [(e["code"], e["attr"]) for e in priced.json()["errors"]] == [
+        ("unknown_field", "unit_price")
+    ]
 
     assert response.status_code == 201, response.json()
     order = response.json()

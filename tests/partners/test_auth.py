@@ -37,7 +37,8 @@ def test_missing_key_is_401_with_www_authenticate(api_client):
         "errors": [
             {
                 "code": "not_authenticated",
-                "detail": "Authentication credentials were not provided.",
+                "detail": "No API key was sent: send it as the header "
+                "'Authorization: Bearer <key>'.",
                 "attr": None,
             }
         ],
@@ -98,7 +99,7 @@ def test_keys_are_stored_only_as_a_hash(ops, host_app):
     assert raw not in stored.hashed_key
     assert stored.hashed_key.startswith("sha512$$")
     # The key is shown once: listing keys never shows it again.
-    listed = ops.get(f"/api/v1/partners/{host_app.id}/api-keys").json()
+    listed = ops.get(f"/api/v1/partners/{host_app.id}/api-keys").json()["results"]
     assert [k["id"] for k in listed] == [stored.id]
     assert "key" not in listed[0]
 

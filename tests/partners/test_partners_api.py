@@ -78,13 +78,17 @@ def test_list_is_cursor_paginated(ops):
     assert not {p["id"] for p in first["results"]} & {p["id"] for p in second["results"]}
 
 
-def test_page_size_is_capped_at_200(ops):
+@pytest.mark.parametrize("page_size", ["10000", "201", "0", "-1", "null", "abc", ""])
+def test_page_size_outside_1_to_200_is_a_400_naming_it(ops, page_size):
     factories.CreatorFactory.create_batch(3)
 
-    response = ops.get("/api/v1/partners", {"page_size": 10_000})
+    response = ops.get("/api/v1/partners", {"page_size": page_size})
 
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 3
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["code"], error["attr"]) == ("invalid_page_size", "page_size")
+    assert "1 to 200" in error["detail"]
+    assert len(ops.get("/api/v1/partners", {"page_size": 200}).json()["results"]) == 3
 
 
 def test_list_runs_a_fixed_number_of_queries(ops, django_assert_max_num_queries):
@@ -106,7 +110,7 @@ def test_enrollments_for_an_invite_only_host_app(ops, brand):
 
     created = ops.post(f"/api/v1/partners/{host.id}/enrollments", {"brand": brand.id})
     again = ops.post(f"/api/v1/partners/{host.id}/enrollments", {"brand": brand.id})
-    listed = ops.get(f"/api/v1/partners/{host.id}/enrollments").json()
+    listed = ops.get(f"/api/v1/partners/{host.id}/enrollments").json()["results"]
     detail = ops.get(f"/api/v1/partners/{host.id}").json()
     deleted = ops.delete(f"/api/v1/partners/{host.id}/enrollments?brand={brand.id}")
     after = ops.get(f"/api/v1/partners/{host.id}").json()
@@ -140,12 +144,13 @@ def test_only_ops_writes_partners(request, who):
 
 
 @pytest.mark.parametrize("who", ["host_client", "fulfillment_client", "brand_client"])
-def test_partners_cannot_list_partners_or_issue_keys(request, who, creator):
+def test_partners_cannot_issue_keys_nor_see_partners_they_do_not_deal_with(request, who):
     client = request.getfixturevalue(who)
+    stranger = factories.CreatorFactory()
 
-    assert client.get("/api/v1/partners").status_code == 403
-    assert client.post(f"/api/v1/partners/{creator.id}/api-keys", {}).status_code == 403
-    assert client.get(f"/api/v1/partners/{creator.id}").status_code == 403
+    assert client.post(f"/api/v1/partners/{stranger.id}/api-keys", {}).status_code == 403
+    assert client.get(f"/api/v1/partners/{stranger.id}").status_code == 404
+    assert stranger.id not in [p["id"] for p in client.get("/api/v1/partners").json()["results"]]
 
 
 def test_finance_reads_partners_but_cannot_issue_keys(finance, creator):

@@ -294,10 +294,12 @@ def webhook_audit(*, endpoint_id: str, partner_id: str, received_ids: set[str]) 
 
     result = WebhookAudit()
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
+    # The service's notices about this endpoint itself (webhook_endpoint.recovered after an
+    # outage) go to the partner's other endpoints, not to this one.
     owed = set(
-        EventRecipient.objects.filter(
-            partner_id=partner_id, event__created__gte=endpoint.created
-        ).values_list("event_id", flat=True)
+        EventRecipient.objects.filter(partner_id=partner_id, event__created__gte=endpoint.created)
+        .exclude(event__object_id=endpoint_id, event__type__startswith="webhook_endpoint.")
+        .values_list("event_id", flat=True)
     )
     deliveries = list(
         WebhookDelivery.objects.filter(endpoint_id=endpoint_id).values(

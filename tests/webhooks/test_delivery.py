@@ -98,6 +98,7 @@ class TestPublishing:
             "type": "order.paid",
             "created": event.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "sequence": 1,
+            "livemode": True,
             "data": {"id": "ord_test", "total": "5.00"},
         }
 
@@ -117,7 +118,7 @@ class TestSending:
         assert got.headers["content-type"] == "application/json"
         assert abs(int(got.headers["webhook-timestamp"]) - timezone.now().timestamp()) < 60
         assert got.body == event.body
-        assert set(got.payload) == {"id", "type", "created", "sequence", "data"}
+        assert set(got.payload) == {"id", "type", "created", "sequence", "livemode", "data"}
         assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (
             "succeeded",
             1,

@@ -28,6 +28,7 @@ class TestEvents:
             "type": "order.paid",
             "created": event["created"],
             "sequence": 1,
+            "livemode": True,
             "data": {"id": "ord_test", "total": "9.99"},
         }
         assert json.loads(mine.body) == event  # exactly what the webhook carried
