@@ -175,27 +175,25 @@ def sync_feed(session_id: str, last_seen: int) -> Iterator[str]:
     keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
     seq, tick, last_stats = last_seen, 0, None
     yield PREAMBLE
-    try:
-        while True:
-            snapshot = read_session(session_id, seq)
-            if snapshot is None:
-                return
-            for message in snapshot.messages:
-                seq = message.seq
-                yield message_event(message)
-            if snapshot.stats != last_stats:
-                tick += 1
-                last_stats = snapshot.stats
-                yield stats_event(session_id, snapshot.status, snapshot.stats, seq=seq, tick=tick)
-                keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
-            if _is_over(snapshot) or time.monotonic() > deadline:
-                return
-            if time.monotonic() > keepalive_at:
-                yield ": keepalive\n\n"
-                keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
-            time.sleep(poll)
-    finally:
-        close_old_connections()
+    # The request's own database connection (Django closes it when the response is closed).
+    while True:
+        snapshot = read_session(session_id, seq)
+        if snapshot is None:
+            return
+        for message in snapshot.messages:
+            seq = message.seq
+            yield message_event(message)
+        if snapshot.stats != last_stats:
+            tick += 1
+            last_stats = snapshot.stats
+            yield stats_event(session_id, snapshot.status, snapshot.stats, seq=seq, tick=tick)
+            keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
+        if _is_over(snapshot) or time.monotonic() > deadline:
+            return
+        if time.monotonic() > keepalive_at:
+            yield ": keepalive\n\n"
+            keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
+        time.sleep(poll)
 
 
 # --- ASGI: one poller per session, many feeds ------------------------------------------------
