@@ -153,6 +153,7 @@ ORDER_HOLD_SECONDS = env.int("ORDER_HOLD_SECONDS", default=900)
 LIVE_FEED_POLL_SECONDS = env.float("LIVE_FEED_POLL_SECONDS", default=1.0)
 LIVE_FEED_SYNC_SECONDS = env.float("LIVE_FEED_SYNC_SECONDS", default=300.0)
 LIVE_FEED_KEEPALIVE_SECONDS = env.float("LIVE_FEED_KEEPALIVE_SECONDS", default=15.0)
+LIVE_FEED_DB_THREADS = env.int("LIVE_FEED_DB_THREADS", default=4)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.

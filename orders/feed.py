@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -48,6 +49,22 @@ STATS = "stats"
 ENDED = "live_session.ended"
 QUEUE_LIMIT = 1000  # a client this far behind is dropped; it resumes by Last-Event-ID
 _time_field = serializers.DateTimeField()
+
+# Under ASGI every database read of the feeds (authorising a client, its backlog, the hubs'
+# polls) runs on these few threads, so a process holds LIVE_FEED_DB_THREADS database
+# connections however many feeds are open (Django's per-request thread would keep one
+# connection per open feed for as long as it streams).
+_db_threads: ThreadPoolExecutor | None = None
+
+
+async def in_db_thread(function: Callable, *args):
+    """``function(*args)`` on one of the feeds' database threads."""
+    global _db_threads
+    if _db_threads is None:
+        _db_threads = ThreadPoolExecutor(
+            max_workers=settings.LIVE_FEED_DB_THREADS, thread_name_prefix="live-feed-db"
+        )
+    return await sync_to_async(function, thread_sensitive=False, executor=_db_threads)(*args)
 
 
 # --- who may read it ------------------------------------------------------------------------
@@ -199,7 +216,7 @@ def sync_feed(session_id: str, last_seen: int) -> Iterator[str]:
 # --- ASGI: one poller per session, many feeds ------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: kept in a set
 class _Subscriber:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     dropped: bool = False
@@ -246,10 +263,9 @@ class FeedHub:
                 self.subscribers.discard(subscriber)
 
     async def _run(self) -> None:
-        read = sync_to_async(_read, thread_sensitive=False)
         try:
             while self.subscribers:
-                snapshot = await read(self.session_id, self.seq)
+                snapshot = await in_db_thread(_read, self.session_id, self.seq)
                 if snapshot is None:
                     self._send(("gone",))
                     return
@@ -274,7 +290,7 @@ async def async_feed(session_id: str, last_seen: int) -> AsyncIterator[str]:
         yield PREAMBLE
         # The backlog: every log message after the client's last, read to the end.
         while True:
-            snapshot = await sync_to_async(_read, thread_sensitive=False)(session_id, seq)
+            snapshot = await in_db_thread(_read, session_id, seq)
             if snapshot is None:
                 return
             for message in snapshot.messages:
@@ -308,10 +324,8 @@ async def async_feed(session_id: str, last_seen: int) -> AsyncIterator[str]:
 
 
 def _read(session_id: str, after: int) -> Snapshot | None:
-    try:
-        return read_session(session_id, after)
-    finally:
-        close_old_connections()
+    close_old_connections()  # a connection past CONN_MAX_AGE or broken is replaced
+    return read_session(session_id, after)
 
 
 def is_asgi(request) -> bool:

@@ -8,6 +8,7 @@ documents the path from it, and the URL is served by :func:`live_session_feed`.
 """
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -79,6 +80,11 @@ def _caller(request) -> Caller:
     return result[0]
 
 
+def _authorize_in_db_thread(request, pk: str):
+    close_old_connections()  # on a feed database thread: replace a stale connection
+    return _authorize(request, pk)
+
+
 def _authorize(request, pk: str):
     try:
         caller = _caller(request)
@@ -100,13 +106,17 @@ async def live_session_feed(request, pk: str):
             error_body("method_not_allowed", f'Method "{request.method}" not allowed.'),
             status=405,
         )
-    session, refusal = await sync_to_async(_authorize)(request, pk)
+    if feed.is_asgi(request):
+        session, refusal = await feed.in_db_thread(_authorize_in_db_thread, request, pk)
+    else:
+        session, refusal = await sync_to_async(_authorize)(request, pk)  # the request's thread
     if refusal is not None:
         return refusal
     last_seen = feed.parse_last_event_id(request.headers.get("Last-Event-ID"))
     if feed.is_asgi(request):
         stream = feed.async_feed(session.pk, last_seen)
     else:
+        # WSGI (runserver, gunicorn): a thread per feed, on the request's own connection
         stream = feed.sync_feed(session.pk, last_seen)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

@@ -462,6 +462,7 @@ def test_two_hundred_feeds_see_the_drop_and_the_order_api_keeps_its_pace(
         ]
 
     # and the order API kept its pace with 200 feeds open
+    print(f"order API p99: {p99(baseline):.3f} s without feeds, {p99(loaded):.3f} s with 200")
     assert p99(loaded) <= 1.5 * p99(baseline), (p99(baseline), p99(loaded))
 
     # and the client that was away resumes by Last-Event-ID without missing the sell-out
@@ -471,6 +472,6 @@ def test_two_hundred_feeds_see_the_drop_and_the_order_api_keeps_its_pace(
         last_event_id=away_from,
         until=lambda m: any(e == "stats" for _, e, _ in m),
     )
-    assert [(message_id, event) for message_id, event, _ in resumed][0] == ("1", "product.sold_out")
+    assert (resumed[0][0], resumed[0][1]) == ("1", "product.sold_out")
     assert resumed[-1][1] == "stats"
     assert resumed[-1][2]["units_sold"] == 10 + 80 + 80 + 12
