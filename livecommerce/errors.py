@@ -21,10 +21,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "idempotency_key_invalid": (400, "The Idempotency-Key header is empty or too long."),
     "request_too_large": (413, "The request body is larger than the service accepts."),
     "invalid_transition": (409, "The object's status does not allow this action."),
-    "insufficient_inventory": (
-        409,
-        "Not enough inventory to reserve for the order; `available` says how many units are left.",
-    ),
+    "insufficient_inventory": (409, "Not enough inventory to reserve for the order."),
     "order_expired": (409, "The order was not paid before its expires_at; its hold has ended."),
     "refund_exceeds_paid": (409, "Refunds would exceed what was paid."),
     "no_commission_plan": (422, "No commission plan is in force for this order."),

@@ -261,7 +261,10 @@ class OrderLine(models.Model):
     category = models.CharField(max_length=100, blank=True)
     quantity = models.PositiveIntegerField()
     unit_price = models.BigIntegerField()
-    list_price = models.BigIntegerField(help_text="The catalog price when the order was placed")
+    list_price = models.BigIntegerField(
+        null=True,
+        help_text="The catalog price when the order was placed (null: the same as unit_price)",
+    )
     subtotal = models.BigIntegerField()
     refunded_quantity = models.PositiveIntegerField(default=0)
     refunded_amount = models.BigIntegerField(default=0)
@@ -293,6 +296,12 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}:{self.sku}x{self.quantity}"
+
+    @property
+    def catalog_price(self) -> int:
+        """``list_price``, or ``unit_price`` for a line written without one (before live prices
+        existed, or by code that sells at the catalog price)."""
+        return self.unit_price if self.list_price is None else self.list_price
 
 
 class Refund(models.Model):

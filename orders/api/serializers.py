@@ -258,7 +258,9 @@ class OrderLineSerializer(serializers.ModelSerializer):
         help_text="What one unit was sold at: the show's live price, or the catalog price.",
     )
     list_price = AmountField(
-        currency_path="order.currency", help_text="The catalog price when the order was placed."
+        source="catalog_price",
+        currency_path="order.currency",
+        help_text="The catalog price when the order was placed.",
     )
     subtotal = AmountField(currency_path="order.currency")
     refunded_amount = AmountField(currency_path="order.currency")

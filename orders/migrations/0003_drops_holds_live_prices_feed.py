@@ -85,7 +85,8 @@ class Migration(migrations.Migration):
             model_name="orderline",
             name="list_price",
             field=models.BigIntegerField(
-                help_text="The catalog price when the order was placed", null=True
+                help_text="The catalog price when the order was placed (null: the same as unit_price)",
+                null=True,
             ),
         ),
         migrations.AlterField(
@@ -135,9 +136,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="orderline",
-            name="list_price",
-            field=models.BigIntegerField(help_text="The catalog price when the order was placed"),
-        ),
     ]
