@@ -196,9 +196,10 @@ class HostApp:
                     _, event, data = message
                     if event == "stats":
                         left = data["available"].get(product["id"])
+                        gross = ", ".join(f"{v} {c}" for c, v in data["gross"].items()) or "0"
                         say(
                             f"   [feed] {data['orders']} paid orders, {data['units_sold']} units "
-                            f"sold, gross {data['gross'] or '0'}, {left} left"
+                            f"sold, gross {gross}, {left} left"
                         )
                     else:
                         say(f"   [feed] {event}: {data}")
