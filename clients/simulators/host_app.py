@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from clients.api import Conflict, LiveCommerceClient
+from clients.api import Conflict, LiveCommerceClient, LiveCommerceError
 
 
 @dataclass
@@ -191,30 +191,69 @@ class HostApp:
 
         def watch() -> None:
             with self.client.with_key(self.client.key or "") as api:
-                for message in api.live_sessions.feed(session["id"], should_stop=ended.is_set):
-                    result.feed.append(message)
-                    _, event, data = message
-                    if event == "stats":
-                        left = data["available"].get(product["id"])
-                        gross = ", ".join(f"{v} {c}" for c, v in data["gross"].items()) or "0"
-                        say(
-                            f"   [feed] {data['orders']} paid orders, {data['units_sold']} units "
-                            f"sold, gross {gross}, {left} left"
-                        )
-                    else:
-                        say(f"   [feed] {event}: {data}")
+                try:
+                    for message in api.live_sessions.feed(session["id"], should_stop=ended.is_set):
+                        result.feed.append(message)
+                        _, event, data = message
+                        if event == "stats":
+                            left = data["available"].get(product["id"])
+                            gross = ", ".join(f"{v} {c}" for c, v in data["gross"].items()) or "0"
+                            say(
+                                f"   [feed] {data['orders']} paid orders, {data['units_sold']} "
+                                f"units sold, gross {gross}, {left} left"
+                            )
+                        else:
+                            say(f"   [feed] {event}: {data}")
+                except LiveCommerceError as error:
+                    if not ended.is_set():
+                        say(f"   [feed] stopped: {error}")
 
         watcher = threading.Thread(target=watch, name="feed", daemon=True)
         watcher.start()
-        time.sleep(1.0)
+        try:
+            time.sleep(1.0)
+            self._drop_sales(session, product, flash_price, buyers, abandon, threads, result, say)
+            say(f"   Waiting {hold_seconds} s for the abandoned checkouts' holds to end")
+            time.sleep(hold_seconds + 1)
+            if expire is not None:
+                expire()
+            deadline = time.monotonic() + expiry_timeout
+            while True:
+                statuses = {o: self.client.orders.get(o)["status"] for o in result.abandoned}
+                result.expired = [o for o, status in statuses.items() if status == "expired"]
+                if len(result.expired) == len(result.abandoned) or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            say(f"   {len(result.expired)} abandoned orders expired; their units are back on sale")
+            time.sleep(2.5)  # the feed shows the units coming back
+            self.client.live_sessions.end(session["id"])
+            watcher.join(timeout=30)
+        finally:
+            ended.set()
+        return result
 
+    def _drop_sales(
+        self,
+        session: dict,
+        product: dict,
+        flash_price: str,
+        buyers: int,
+        abandon: int,
+        threads: int,
+        result: DropResult,
+        say: Callable[[str], None],
+    ) -> None:
+        """The flash price, then every viewer taps buy at once and checks out at once, but the
+        first ``abandon`` to get an order walk away from the checkout."""
         self.client.live_sessions.update(session["id"], live_prices={product["id"]: flash_price})
         say(
             f"   Flash price: {product['title']} at {flash_price} instead of {product['price']} "
             f"({product['inventory']} units), {buyers} viewers tap buy"
         )
+        tickets = iter(range(buyers))
+        lock = threading.Lock()
 
-        def buy(index: int) -> tuple[int, dict | None, dict | None]:
+        def buy(index: int) -> None:
             with self.client.with_key(self.client.key or "") as api:
                 try:
                     order = api.orders.create(
@@ -225,45 +264,28 @@ class HostApp:
                 except Conflict as error:
                     if error.code != "insufficient_inventory":
                         raise
-                    return index, None, dict(error.errors[0])
-                return index, order, None
+                    with lock:
+                        result.sold_out.append(dict(error.errors[0]))
+                    return
+                with lock:
+                    walks_away = next(tickets) < abandon
+                    if walks_away:
+                        result.abandoned.append(order["id"])
+                if not walks_away:
+                    paid = api.orders.pay(
+                        order["id"], amount=order["total"], payment_reference=f"psp_{order['id']}"
+                    )
+                    with lock:
+                        result.sold.append(paid)
 
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="buyer") as pool:
-            attempts = list(pool.map(buy, range(buyers)))
-        placed = [order for _, order, _ in attempts if order is not None]
-        result.sold_out = [error for _, _, error in attempts if error is not None]
-        placed.sort(key=lambda order: order["created"])
-        result.abandoned = [order["id"] for order in placed[:abandon]]
-        for order in placed[abandon:]:
-            result.sold.append(
-                self.client.orders.pay(
-                    order["id"], amount=order["total"], payment_reference=f"psp_{order['id']}"
-                )
-            )
+            list(pool.map(buy, range(buyers)))
         say(
-            f"   {len(placed)} orders placed at {flash_price}, {len(result.sold)} paid, "
-            f"{len(result.abandoned)} abandoned at checkout; {len(result.sold_out)} viewers got "
-            f"409 insufficient_inventory (available: "
+            f"   {len(result.sold) + len(result.abandoned)} orders placed at {flash_price}, "
+            f"{len(result.sold)} paid, {len(result.abandoned)} abandoned at checkout; "
+            f"{len(result.sold_out)} viewers got 409 insufficient_inventory (available: "
             f"{sorted({e.get('available') for e in result.sold_out})})"
         )
-
-        say(f"   Waiting {hold_seconds} s for the abandoned checkouts' holds to end")
-        time.sleep(hold_seconds + 1)
-        if expire is not None:
-            expire()
-        deadline = time.monotonic() + expiry_timeout
-        while True:
-            statuses = {o: self.client.orders.get(o)["status"] for o in result.abandoned}
-            result.expired = [o for o, status in statuses.items() if status == "expired"]
-            if len(result.expired) == len(result.abandoned) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        say(f"   {len(result.expired)} abandoned orders expired; their units are back on sale")
-        time.sleep(2.5)  # the feed shows the units coming back
-        self.client.live_sessions.end(session["id"])
-        watcher.join(timeout=30)
-        ended.set()
-        return result
 
     def _count(self, purchase: Purchase) -> Purchase:
         with self._stats_lock:

@@ -109,3 +109,8 @@ FEED_EXAMPLE = (
     "event: product.sold_out\n"
     'data: {"product": "' + PRD + '", "available": 0, "live_sessions": ["' + SESSION + '"]}\n\n'
 )
+FEED_MESSAGE_EXAMPLE = {
+    "id": "4",
+    "event": "product.sold_out",
+    "data": '{"product": "' + PRD + '", "available": 0, "live_sessions": ["' + SESSION + '"]}',
+}

@@ -12,13 +12,13 @@ from django.db import close_old_connections
 from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.views import APIView
 
 from livecommerce.errors import error_body
 from livecommerce.schema import ErrorSerializer
 from orders import feed
-from orders.api.examples import FEED_EXAMPLE
+from orders.api.examples import FEED_EXAMPLE, FEED_MESSAGE_EXAMPLE
 from partners.authentication import APIKeyAuthentication, Caller
 
 FEED_DESCRIPTION = """\
@@ -42,6 +42,19 @@ lost, and fresh `stats` follow. Lines starting with `:` are keep-alive comments.
 """
 
 
+class LiveFeedMessageSerializer(serializers.Serializer):
+    """One Server-Sent Events message of the feed (the stream is a sequence of them)."""
+
+    id = serializers.CharField(
+        help_text="The message's id: `12` (the show's 12th stock or end message) or `12:3` "
+        "(stats sent after it); send it back as `Last-Event-ID` to resume."
+    )
+    event = serializers.ChoiceField(
+        choices=["stats", "product.sold_out", "product.back_in_stock", "live_session.ended"]
+    )
+    data = serializers.CharField(help_text="A JSON object: see the description for each event.")
+
+
 class LiveSessionFeedView(APIView):
     """The schema's description of the feed (the URL is served by ``live_session_feed``)."""
 
@@ -61,9 +74,10 @@ class LiveSessionFeedView(APIView):
         ],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                response=OpenApiTypes.STR,
-                description="An endless stream of SSE messages (`id`, `event`, `data` as JSON).",
-                examples=[OpenApiExample("A sell-out", value=FEED_EXAMPLE)],
+                response=LiveFeedMessageSerializer,
+                description="A stream of SSE messages (`id`, `event`, `data` as JSON), e.g.\n\n"
+                "```\n" + FEED_EXAMPLE + "```",
+                examples=[OpenApiExample("A sell-out", value=FEED_MESSAGE_EXAMPLE)],
             ),
             404: OpenApiResponse(ErrorSerializer, description="No such live session for you."),
         },

@@ -113,7 +113,7 @@ def test_the_host_app_runs_a_drop_and_watches_it_on_the_feed(base_url, ops_key):
         units=6,
         buyers=12,
         abandon=2,
-        hold_seconds=2,
+        hold_seconds=4,
         expire=lambda: call_command("expire_orders", stdout=io.StringIO()),
         out=out,
     )

@@ -125,7 +125,8 @@ def test_live_drops_are_documented(schema):
     assert {"code": "insufficient_inventory", "available": 0}.items() <= examples[0].items()
     # the feed: Server-Sent Events with Last-Event-ID
     feed = schema["paths"]["/api/v1/live-sessions/{id}/feed"]["get"]
-    assert "text/event-stream" in feed["responses"]["200"]["content"]
+    stream = feed["responses"]["200"]["content"]["text/event-stream"]
+    assert stream["schema"]["$ref"].endswith("LiveFeedMessage")
     assert "Last-Event-ID" in {p["name"] for p in feed["parameters"]}
     for event in ("stats", "product.sold_out", "product.back_in_stock", "live_session.ended"):
         assert event in feed["description"]
