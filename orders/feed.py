@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from partners.choices import PartnerKind
 
 STATS = "stats"
 ENDED = "live_session.ended"
+logger = logging.getLogger(__name__)
 QUEUE_LIMIT = 1000  # a client this far behind is dropped; it resumes by Last-Event-ID
 _time_field = serializers.DateTimeField()
 
@@ -265,7 +267,13 @@ class FeedHub:
     async def _run(self) -> None:
         try:
             while self.subscribers:
-                snapshot = await in_db_thread(_read, self.session_id, self.seq)
+                try:
+                    snapshot = await in_db_thread(_read, self.session_id, self.seq)
+                except Exception:
+                    # The database away for a moment: the feeds stay open and catch up after.
+                    logger.exception("live feed of %s could not read", self.session_id)
+                    await asyncio.sleep(max(1.0, settings.LIVE_FEED_POLL_SECONDS))
+                    continue
                 if snapshot is None:
                     self._send(("gone",))
                     return

@@ -315,6 +315,9 @@ class FeedReader:
             self.errors.append(f"{index}: {exc!r}")
 
     def close(self) -> None:
+        if not self.thread.is_alive():
+            return
+
         async def shut():
             for task in self.tasks:
                 task.cancel()
@@ -348,6 +351,9 @@ def read_once(url: str, key: str, *, last_event_id: str | None, until) -> list[t
                 name, value = line.split(": ", 1)
                 fields[name] = value
     return messages
+
+
+SOLD_BEFORE_THE_DROP = 10 + 80 + 80  # warm-up, no feeds, 200 feeds: 2 threads x rounds
 
 
 def p99(samples: list[float]) -> float:
@@ -440,12 +446,16 @@ def test_two_hundred_feeds_see_the_drop_and_the_order_api_keeps_its_pace(
                 any(event == "product.sold_out" for _, event, _ in messages)
                 and messages[-1][1] == "stats"
                 and messages[-1][2]["available"][hot["id"]] == 0
-                and messages[-1][2]["units_sold"] == 10 + 80 + 80 + 12
+                and messages[-1][2]["units_sold"] == SOLD_BEFORE_THE_DROP + 12
                 for messages in reader.messages
             )
 
         wait_until(everyone_saw_it, timeout=60, message="every feed to see the sell-out")
         assert not reader.errors, reader.errors[:5]
+        reader.close()
+        # the figure with no feed open brackets the one with feeds: measured before and after,
+        # so a slower or faster moment of the (shared) machine weighs on both alike
+        baseline += measure(40)
     finally:
         if reader is not None:
             reader.close()
@@ -462,7 +472,10 @@ def test_two_hundred_feeds_see_the_drop_and_the_order_api_keeps_its_pace(
         ]
 
     # and the order API kept its pace with 200 feeds open
-    print(f"order API p99: {p99(baseline):.3f} s without feeds, {p99(loaded):.3f} s with 200")
+    print(
+        f"order API p99: {p99(baseline):.3f} s without feeds ({len(baseline)} calls), "
+        f"{p99(loaded):.3f} s with 200 open ({len(loaded)} calls)"
+    )
     assert p99(loaded) <= 1.5 * p99(baseline), (p99(baseline), p99(loaded))
 
     # and the client that was away resumes by Last-Event-ID without missing the sell-out
@@ -474,4 +487,4 @@ def test_two_hundred_feeds_see_the_drop_and_the_order_api_keeps_its_pace(
     )
     assert (resumed[0][0], resumed[0][1]) == ("1", "product.sold_out")
     assert resumed[-1][1] == "stats"
-    assert resumed[-1][2]["units_sold"] == 10 + 80 + 80 + 12
+    assert resumed[-1][2]["units_sold"] == SOLD_BEFORE_THE_DROP + 12 + 80
