@@ -15,6 +15,6 @@ RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --no-input 
     && useradd --system --uid 10001 app
 USER app
 
-EXPOSE 8000
+EXPOSE 8000 8001
 CMD ["gunicorn", "livecommerce.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
      "--access-logfile", "-"]

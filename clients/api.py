@@ -21,6 +21,7 @@ It imports nothing of the server, only ``requests`` and the standard library.
 from __future__ import annotations
 
 import email.utils
+import json as _json
 import random
 import time
 import uuid
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -54,6 +55,7 @@ class ErrorItem(TypedDict):
     code: str
     detail: str
     attr: str | None
+    available: NotRequired[int]  # insufficient_inventory: units of the line's product left
 
 
 class ApiError(LiveCommerceError):
@@ -143,6 +145,7 @@ def error_from_response(response: requests.Response) -> ApiError:
                 "code": str(item.get("code", "")),
                 "detail": str(item.get("detail", "")),
                 "attr": item.get("attr"),
+                **({"available": item["available"]} if "available" in item else {}),
             }
             for item in body["errors"]
             if isinstance(item, dict)
@@ -790,6 +793,69 @@ class LiveSessions(_Resource):
 
     def end(self, session_id: str) -> JSON:
         return self._client.post(self._at(session_id, "end"))
+
+    def update(self, session_id: str, **fields: Any) -> JSON:
+        """``live_prices`` (product id -> amount; replaces them all) and/or ``hold_seconds``."""
+        if fields.get("live_prices") is not None:
+            fields["live_prices"] = {
+                product: format_amount(price) for product, price in fields["live_prices"].items()
+            }
+        return self._client.patch(self._at(session_id), fields)
+
+    def feed(
+        self,
+        session_id: str,
+        *,
+        last_event_id: str | None = None,
+        feed_root: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        read_timeout: float = 60.0,
+    ) -> Iterator[tuple[str, str, dict]]:
+        """Follow the show's live feed (Server-Sent Events): yields ``(id, event, data)``.
+
+        Reconnects after a dropped connection or the server closing the stream, sending
+        ``Last-Event-ID`` so nothing is missed, until ``live_session.ended`` (or until
+        ``should_stop()`` says so, checked after each message). ``feed_root`` is where the feed
+        is served when that is not the API's own address (an ASGI process of its own).
+        """
+        root = (feed_root.rstrip("/") + API_PREFIX) if feed_root else self._client.api_root
+        url = f"{root}{self._at(session_id, 'feed')}"
+        failures = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if self._client.key is not None:
+                headers["Authorization"] = f"Bearer {self._client.key}"
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
+            try:
+                with requests.get(
+                    url, headers=headers, stream=True, timeout=(5, read_timeout)
+                ) as response:
+                    if response.status_code != 200:
+                        raise error_from_response(response)
+                    failures = 0
+                    fields: dict[str, str] = {}
+                    for line in response.iter_lines(decode_unicode=True):
+                        if line:
+                            if not line.startswith(":"):
+                                name, _, value = line.partition(": ")
+                                fields[name] = value
+                            continue
+                        if "event" in fields:
+                            last_event_id = fields.get("id", last_event_id)
+                            yield last_event_id or "", fields["event"], _json.loads(fields["data"])
+                            if fields["event"] == "live_session.ended":
+                                return
+                            if should_stop is not None and should_stop():
+                                return
+                        fields = {}
+            except requests.RequestException:
+                failures += 1
+                if failures > self._client.max_retries:
+                    raise
+                time.sleep(min(self._client.max_backoff, self._client.backoff * 2**failures))
+            if should_stop is not None and should_stop():
+                return
 
 
 class Orders(_Resource):

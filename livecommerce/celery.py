@@ -38,6 +38,11 @@ def _close_old_connections(sender=None, **kwargs) -> None:
 
 # Task names are strings so that this module imports no app.
 app.conf.beat_schedule = {
+    "expire-orders": {
+        "task": "orders.tasks.expire_orders",
+        # at least every 10 s: an abandoned checkout must not hold a drop's units for long
+        "schedule": float(os.environ.get("ORDER_EXPIRY_INTERVAL", "5")),
+    },
     "close-return-windows": {
         "task": "orders.tasks.close_return_windows",
         "schedule": crontab(minute="*/15"),

@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request_too_large": (413, "The request body is larger than the service accepts."),
     "invalid_transition": (409, "The object's status does not allow this action."),
     "insufficient_inventory": (409, "Not enough inventory to reserve for the order."),
+    "order_expired": (409, "The order was not paid before its expires_at; its hold has ended."),
     "refund_exceeds_paid": (409, "Refunds would exceed what was paid."),
     "no_commission_plan": (422, "No commission plan is in force for this order."),
     "amount_mismatch": (422, "The payment amount is not the order total."),
@@ -64,11 +65,14 @@ class AppError(exceptions.APIException):
         *,
         status_code: int | None = None,
         attr: str | None = None,
+        extra: dict | None = None,
     ) -> None:
         default_status, default_detail = ERROR_CODES.get(code, (400, code))
         self.status_code = status_code or default_status
         self.code = code
         self.attr = attr
+        # More members of the error object, beside code/detail/attr (e.g. "available": 0).
+        self.extra = extra or {}
         message = detail or default_detail
         # A validation-style error keeps its attribute so clients can point at the field.
         super().__init__({attr: [message]} if attr else message, code)
@@ -109,6 +113,13 @@ class ExceptionHandler(BaseExceptionHandler):
                 ),
             )
         return exc
+
+    def format_exception(self, exc: exceptions.APIException) -> dict:
+        data = super().format_exception(exc)
+        extra = getattr(exc, "extra", None)
+        if extra and data.get("errors"):
+            data["errors"][0].update(extra)
+        return data
 
     def get_headers(self, exc: exceptions.APIException) -> dict:
         headers = super().get_headers(exc)

@@ -144,6 +144,16 @@ SILENCED_SYSTEM_CHECKS = ["drf_spectacular.W001"]
 
 # --- Domain settings -------------------------------------------------------------------------
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=14)
+# Live drops: an unpaid order holds its units this long (a live session's hold_seconds wins);
+# beat sends the expiry task every ORDER_EXPIRY_INTERVAL seconds (default 5, read by
+# livecommerce/celery.py). The live feed reads its session's
+# changes every LIVE_FEED_POLL_SECONDS; under WSGI (runserver, gunicorn) a feed ends after
+# LIVE_FEED_SYNC_SECONDS so it never holds a web worker for long (clients resume by Last-Event-ID).
+ORDER_HOLD_SECONDS = env.int("ORDER_HOLD_SECONDS", default=900)
+LIVE_FEED_POLL_SECONDS = env.float("LIVE_FEED_POLL_SECONDS", default=1.0)
+LIVE_FEED_SYNC_SECONDS = env.float("LIVE_FEED_SYNC_SECONDS", default=300.0)
+LIVE_FEED_KEEPALIVE_SECONDS = env.float("LIVE_FEED_KEEPALIVE_SECONDS", default=15.0)
+LIVE_FEED_DB_THREADS = env.int("LIVE_FEED_DB_THREADS", default=4)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.

@@ -10,6 +10,7 @@ class OrderStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     CANCELED = "canceled", "Canceled"
     REFUNDED = "refunded", "Refunded"
+    EXPIRED = "expired", "Expired (not paid before expires_at; its units went back on sale)"
 
 
 class LiveSessionStatus(models.TextChoices):

@@ -4,6 +4,8 @@ Amounts are integers in the currency's minor units (cents for USD, yen for JPY, 
 ``livecommerce.money`` is the one place that converts them to and from the API's decimal strings.
 """
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -74,6 +76,15 @@ class LiveSessionQuerySet(TenantQuerySet):
         )
 
 
+MIN_HOLD_SECONDS = 1
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+
+
+def default_hold_seconds() -> int:
+    """``ORDER_HOLD_SECONDS``: how long an unpaid order holds its units unless its show says."""
+    return settings.ORDER_HOLD_SECONDS
+
+
 class LiveSession(models.Model):
     """A live show hosted by a creator, broadcast on one or more host apps (or a brand's site).
 
@@ -100,6 +111,16 @@ class LiveSession(models.Model):
     products = models.ManyToManyField(Product, related_name="live_sessions", blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    hold_seconds = models.PositiveIntegerField(
+        default=default_hold_seconds,
+        validators=[MinValueValidator(MIN_HOLD_SECONDS), MaxValueValidator(MAX_HOLD_SECONDS)],
+        help_text="How long an unpaid order of this show holds its units (ORDER_HOLD_SECONDS)",
+    )
+    live_prices = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Product id -> price in minor units, paid by orders of the show while it is live",
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -174,6 +195,11 @@ class Order(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While pending payment: when the order expires and its units go back on sale",
+    )
 
     objects = OrderQuerySet.as_manager()
 
@@ -183,6 +209,11 @@ class Order(models.Model):
             models.Index(fields=["host_app", "-created"], name="order_host_app_created"),
             models.Index(fields=["brand", "-created"], name="order_brand_created"),
             models.Index(fields=["status", "delivered_at"], name="order_status_delivered"),
+            models.Index(
+                fields=["expires_at"],
+                name="order_pending_expires_at",
+                condition=Q(status="pending_payment"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -215,7 +246,8 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    """One product on an order, at the catalog price when ordered.
+    """One product on an order, at the price paid (``unit_price``: the show's live price while
+    the show was live, else the catalog's) beside the catalog's at that moment (``list_price``).
 
     The commission rates in force at payment are copied here, so a later edit of a plan never
     changes what a posted order earned.
@@ -229,6 +261,10 @@ class OrderLine(models.Model):
     category = models.CharField(max_length=100, blank=True)
     quantity = models.PositiveIntegerField()
     unit_price = models.BigIntegerField()
+    list_price = models.BigIntegerField(
+        null=True,
+        help_text="The catalog price when the order was placed (null: the same as unit_price)",
+    )
     subtotal = models.BigIntegerField()
     refunded_quantity = models.PositiveIntegerField(default=0)
     refunded_amount = models.BigIntegerField(default=0)
@@ -260,6 +296,12 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}:{self.sku}x{self.quantity}"
+
+    @property
+    def catalog_price(self) -> int:
+        """``list_price``, or ``unit_price`` for a line written without one (before live prices
+        existed, or by code that sells at the catalog price)."""
+        return self.unit_price if self.list_price is None else self.list_price
 
 
 class Refund(models.Model):
@@ -330,3 +372,29 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.type}"
+
+
+class LiveFeedMessage(models.Model):
+    """One message of a live session's feed (``GET /live-sessions/{id}/feed``), kept so that a
+    client reconnecting with ``Last-Event-ID`` gets every message it missed.
+
+    ``seq`` counts the session's messages 1, 2, 3, ... with no gap: it is taken under the live
+    session's row lock, in the transaction of the change it reports, so a message with a higher
+    ``seq`` is never visible before one with a lower ``seq``. Stats are not stored here: they are
+    computed from the orders when the feed is read.
+    """
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="feed")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=50)
+    data = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("session", "seq")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="live_feed_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.seq} {self.type}"

@@ -14,6 +14,7 @@ accept    paid                                            accepted              
 ship      accepted                                        shipped               fulfillment
 deliver   shipped                                         delivered             fulfillment
 complete  delivered, once the return window has closed    completed             the service
+expire    pending_payment, once expires_at has passed     expired               the service
 refund    paid, accepted, shipped, delivered, completed   unchanged, or         host app,
                                                           refunded when all     fulfillment,
                                                           is refunded           ops, finance
@@ -62,6 +63,7 @@ ORDER_MOVES: dict[str, Move] = {
         frozenset({OrderStatus.SHIPPED}), OrderStatus.DELIVERED, partners=(PartnerKind.FULFILLMENT,)
     ),
     "complete": Move(frozenset({OrderStatus.DELIVERED}), OrderStatus.COMPLETED),
+    "expire": Move(frozenset({OrderStatus.PENDING_PAYMENT}), OrderStatus.EXPIRED),
     "refund": Move(
         frozenset(
             {

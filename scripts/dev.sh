@@ -9,6 +9,7 @@ PYTHON="${PYTHON:-python3}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 SCENARIO="${SCENARIO:-1}"
+DROP="${DROP:-1}"
 VIEWERS="${VIEWERS:-40}"  # viewers in the scenario
 # Demo defaults: orders complete as soon as the operator closes return windows (so the scenario's
 # money settles today), and the simulated fulfillment partner's webhook receiver on loopback is
@@ -49,6 +50,14 @@ if [ "$SCENARIO" != "0" ]; then
     || echo "    The scenario reported a problem (see above); the service keeps running."
 fi
 
+if [ "$DROP" != "0" ]; then
+  echo "==> A live drop: a flash price, a hot product selling out, abandoned checkouts expiring,"
+  echo "    watched on the show's live feed (DROP=0 skips this)"
+  .venv/bin/python -m clients.simulators.drop --base-url "http://$HOST:$PORT" --env-file var/demo.env \
+    --operator-command ".venv/bin/python manage.py expire_orders" \
+    || echo "    The drop reported a problem (see above); the service keeps running."
+fi
+
 cat <<MSG
 
 ==> The API is serving on http://$HOST:$PORT/api/v1/
@@ -57,6 +66,7 @@ cat <<MSG
     Keys:    var/demo.env (printed above). Try:
              curl -H "Authorization: Bearer \$(grep ^HOST_APP_KEY var/demo.env | cut -d= -f2)" http://$HOST:$PORT/api/v1/me
     Run the scenario again: .venv/bin/python -m clients.simulators --base-url http://$HOST:$PORT --env-file var/demo.env
+    Run a drop again:       .venv/bin/python -m clients.simulators.drop --base-url http://$HOST:$PORT --operator-command ".venv/bin/python manage.py expire_orders"
     Stop with Ctrl-C.
 
 MSG

@@ -51,6 +51,7 @@ ORDER_VALUE = {
     "delivered_at": None,
     "completed_at": None,
     "canceled_at": None,
+    "expires_at": "2026-11-23T12:15:00.000000Z",
     "lines": [
         {
             "id": LINE,
@@ -59,6 +60,7 @@ ORDER_VALUE = {
             "title": "Velvet lipstick, red",
             "quantity": 2,
             "unit_price": "19.99",
+            "list_price": "19.99",
             "subtotal": "39.98",
             "refunded_quantity": 0,
             "refunded_amount": "0.00",
@@ -77,6 +79,8 @@ SESSION_VALUE = {
     "host_apps": [HOST],
     "started_at": None,
     "ended_at": None,
+    "hold_seconds": 300,
+    "live_prices": {PRD: "14.99"},
     "created": NOW,
     "updated": NOW,
 }
@@ -92,4 +96,21 @@ REFUND_VALUE = {
     "lines": [{"line": LINE, "quantity": 1, "amount": "19.99"}],
     "created_by": f"partner:{HOST}",
     "created": NOW,
+}
+
+FEED_EXAMPLE = (
+    "id: 3:12\n"
+    "event: stats\n"
+    'data: {"live_session": "'
+    + SESSION
+    + '", "status": "live", "orders": 41, "units_sold": 50, "gross": {"USD": "749.50"}, '
+    '"available": {"' + PRD + '": 0}, "at": "' + NOW + '"}\n\n'
+    "id: 4\n"
+    "event: product.sold_out\n"
+    'data: {"product": "' + PRD + '", "available": 0, "live_sessions": ["' + SESSION + '"]}\n\n'
+)
+FEED_MESSAGE_EXAMPLE = {
+    "id": "4",
+    "event": "product.sold_out",
+    "data": '{"product": "' + PRD + '", "available": 0, "live_sessions": ["' + SESSION + '"]}',
 }

@@ -13,7 +13,17 @@ from rest_framework import serializers
 
 from livecommerce.money import to_decimal_string
 from orders.choices import LiveSessionStatus, OrderStatus
-from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product, Refund, RefundLine
+from orders.models import (
+    MAX_HOLD_SECONDS,
+    MIN_HOLD_SECONDS,
+    LiveSession,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    Refund,
+    RefundLine,
+)
 
 AMOUNT_SCHEMA = {
     "type": "string",
@@ -150,12 +160,55 @@ class ProductUpdateSerializer(serializers.Serializer):
 # --- Live sessions ---------------------------------------------------------------------------
 
 
+LIVE_PRICES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": AMOUNT_SCHEMA,
+    "description": "Product id -> the price an order of this show pays while the show is "
+    "`live`, in the product's currency (before and after the show: the catalog price).",
+    "example": {"prd_01jd3x6q2c7h9k4m8n2p5r7t9v": "14.99"},
+}
+
+
+@extend_schema_field(LIVE_PRICES_SCHEMA)
+class LivePricesField(serializers.Field):
+    """Output of a show's live prices: product id -> decimal string in the product's currency."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return {
+            product_id: to_decimal_string(price["amount"], price["currency"])
+            for product_id, price in sorted((value or {}).items())
+        }
+
+
+@extend_schema_field(LIVE_PRICES_SCHEMA)
+class LivePricesInputField(serializers.DictField):
+    """Input: product id -> decimal string; the service checks each in its product's currency."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", AmountInputField())
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > 200:
+            raise serializers.ValidationError("At most 200 live prices.", code="max_length")
+        for key in value:
+            if len(key) > 40:
+                raise serializers.ValidationError("Not a product id.", code="invalid")
+        return value
+
+
 class LiveSessionSerializer(serializers.ModelSerializer):
     """A live show, where it is broadcast and what it sells."""
 
     status = serializers.ChoiceField(choices=LiveSessionStatus.choices, read_only=True)
     products = serializers.SerializerMethodField()
     host_apps = serializers.SerializerMethodField()
+    live_prices = LivePricesField()
 
     class Meta:
         model = LiveSession
@@ -170,6 +223,8 @@ class LiveSessionSerializer(serializers.ModelSerializer):
             "host_apps",
             "started_at",
             "ended_at",
+            "hold_seconds",
+            "live_prices",
             "created",
             "updated",
         ]
@@ -199,13 +254,41 @@ class LiveSessionCreateSerializer(serializers.Serializer):
         help_text="Where the show is broadcast. A host app producer broadcasts on itself only "
         "(the default); a fulfillment partner must name at least one host app.",
     )
+    hold_seconds = serializers.IntegerField(
+        required=False,
+        min_value=MIN_HOLD_SECONDS,
+        max_value=MAX_HOLD_SECONDS,
+        help_text="How long an unpaid order of this show holds its units before it expires "
+        "(default: the service's ORDER_HOLD_SECONDS, 900).",
+    )
+    live_prices = LivePricesInputField(required=False)
+
+
+class LiveSessionUpdateSerializer(serializers.Serializer):
+    live_prices = LivePricesInputField(
+        required=False, help_text="Replaces every live price of the show (`{}` removes them)."
+    )
+    hold_seconds = serializers.IntegerField(
+        required=False,
+        min_value=MIN_HOLD_SECONDS,
+        max_value=MAX_HOLD_SECONDS,
+        help_text="For orders placed from now on.",
+    )
 
 
 # --- Orders ----------------------------------------------------------------------------------
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
-    unit_price = AmountField(currency_path="order.currency")
+    unit_price = AmountField(
+        currency_path="order.currency",
+        help_text="What one unit was sold at: the show's live price, or the catalog price.",
+    )
+    list_price = AmountField(
+        source="catalog_price",
+        currency_path="order.currency",
+        help_text="The catalog price when the order was placed.",
+    )
     subtotal = AmountField(currency_path="order.currency")
     refunded_amount = AmountField(currency_path="order.currency")
 
@@ -218,6 +301,7 @@ class OrderLineSerializer(serializers.ModelSerializer):
             "title",
             "quantity",
             "unit_price",
+            "list_price",
             "subtotal",
             "refunded_quantity",
             "refunded_amount",
@@ -271,8 +355,16 @@ class OrderSerializer(serializers.ModelSerializer):
             "delivered_at",
             "completed_at",
             "canceled_at",
+            "expires_at",
             "lines",
         ]
+        extra_kwargs = {
+            "expires_at": {
+                "help_text": "When an unpaid order's hold ends: not paid by then, it moves to "
+                "`expired` and its units go back on sale (`pay` answers 409 `order_expired`). "
+                "Kept as it was once the order is paid, canceled or expired."
+            }
+        }
         read_only_fields = fields
 
     @extend_schema_field(BuyerSerializer)

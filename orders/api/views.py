@@ -9,18 +9,19 @@ says both what an action does and who may do it.
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from livecommerce.api import validated_input
 from livecommerce.errors import AppValidationError
 from livecommerce.pagination import CursorPagination
-from livecommerce.schema import error_responses
+from livecommerce.schema import ErrorItemSerializer, ErrorSerializer, error_responses
 from orders import selectors, services
 from orders.api.examples import (
     BRAND,
@@ -39,6 +40,7 @@ from orders.api.examples import (
 from orders.api.serializers import (
     LiveSessionCreateSerializer,
     LiveSessionSerializer,
+    LiveSessionUpdateSerializer,
     OrderCancelSerializer,
     OrderCreateSerializer,
     OrderEventSerializer,
@@ -81,6 +83,48 @@ def _post_errors(*codes: str) -> dict:
     return error_responses(
         *codes, "idempotency_key_in_use", "idempotency_key_reused", "request_too_large"
     )
+
+
+class InventoryErrorItemSerializer(ErrorItemSerializer):
+    available = serializers.IntegerField(
+        required=False,
+        help_text="With `insufficient_inventory`: the units of the line's product left.",
+    )
+
+
+class InventoryErrorSerializer(ErrorSerializer):
+    """A 409 of placing an order: `insufficient_inventory` carries `available`."""
+
+    errors = InventoryErrorItemSerializer(many=True)
+
+
+SOLD_OUT_EXAMPLE = OpenApiExample(
+    "insufficient_inventory (sold out)",
+    value={
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "insufficient_inventory",
+                "detail": f"Only 0 of product {PRD} left; 1 asked.",
+                "attr": "lines.0.quantity",
+                "available": 0,
+            }
+        ],
+    },
+    response_only=True,
+    status_codes=["409"],
+)
+
+
+def _with_available(responses: dict) -> dict:
+    """The order's 409 documented with ``available`` beside ``code``, and a sold-out example."""
+    conflict = responses[409]
+    responses[409] = OpenApiResponse(
+        InventoryErrorSerializer,
+        description=conflict.description,
+        examples=[SOLD_OUT_EXAMPLE, *conflict.examples],
+    )
+    return responses
 
 
 class OldestFirstPagination(CursorPagination):
@@ -260,6 +304,7 @@ class LiveSessionViewSet(
         "list": READ_ALL,
         "retrieve": READ_ALL,
         "create": SESSION_WRITE,
+        "partial_update": SESSION_WRITE,
         "start": _move_permission(LIVE_SESSION_MOVES, "start"),
         "end": _move_permission(LIVE_SESSION_MOVES, "end"),
     }
@@ -277,7 +322,10 @@ class LiveSessionViewSet(
         tags=["live sessions"],
         description="A host app broadcasts its own shows on itself (`host_apps` defaults to it); "
         "a fulfillment partner names the host apps. Every host app must be allowed to sell "
-        "every brand shown (422 `brand_not_enrolled`).",
+        "every brand shown (422 `brand_not_enrolled`). `live_prices` (product id -> price in "
+        "the product's currency, for products the show features) are paid by orders naming "
+        "the show while it is `live`; `hold_seconds` is how long its unpaid orders hold their "
+        "units (default 900).",
         request=LiveSessionCreateSerializer,
         responses={
             201: LiveSessionSerializer,
@@ -292,6 +340,8 @@ class LiveSessionViewSet(
                     "scheduled_start": "2026-11-27T18:00:00Z",
                     "products": [PRD],
                     "host_apps": [HOST],
+                    "hold_seconds": 300,
+                    "live_prices": {PRD: "14.99"},
                 },
                 request_only=True,
             ),
@@ -309,8 +359,37 @@ class LiveSessionViewSet(
             creator_id=data.get("creator"),
             product_ids=data["products"],
             host_app_ids=data.get("host_apps"),
+            hold_seconds=data.get("hold_seconds"),
+            live_prices=data.get("live_prices"),
         )
         return Response(self._out(session), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a show's live prices or hold",
+        tags=["live sessions"],
+        description="Only the partner that produced the session may do this (others: 403). "
+        "`live_prices` replaces every live price (a flash price mid-show; `{}` ends them); "
+        "orders already placed keep their price. `hold_seconds` applies to orders placed "
+        "from now on.",
+        request=LiveSessionUpdateSerializer,
+        responses={
+            200: LiveSessionSerializer,
+            **error_responses("invalid_reference", *MONEY_400),
+        },
+        examples=[
+            OpenApiExample("Flash price", value={"live_prices": {PRD: "9.99"}}, request_only=True),
+            OpenApiExample(
+                "Updated",
+                value={**SESSION_VALUE, "live_prices": {PRD: "9.99"}},
+                response_only=True,
+            ),
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        session = self.get_object()
+        data = validated_input(LiveSessionUpdateSerializer, request.data)
+        session = services.live_session_update(session=session, actor=request.user.partner, **data)
+        return Response(self._out(session))
 
     @_session_move_schema("start", "Go live (scheduled -> live)")
     @action(detail=True, methods=["post"], filterset_class=None)
@@ -393,8 +472,13 @@ class OrderViewSet(
     @extend_schema(
         summary="Place an order",
         tags=["orders"],
-        description="Prices come from the catalog. Inventory is reserved now (409 "
-        "`insufficient_inventory` if it would oversell). One brand and one currency per order "
+        description="Prices come from the catalog, or from the live session's `live_prices` "
+        "while it is `live` (each line shows `unit_price`, what is paid, beside `list_price`, "
+        "the catalog's). Inventory is reserved now and held until `expires_at` (the session's "
+        "`hold_seconds` after creation, else 900 s); an order not paid by then moves to "
+        "`expired` and its units go back on sale. 409 `insufficient_inventory` if it would "
+        'oversell, with `"available": N` (units left) beside `code` and `attr` naming the '
+        "line (e.g. `lines.0.quantity`). One brand and one currency per order "
         "(422 `mixed_order`). A product the host app may not sell answers like an unknown one "
         "(400 `invalid_reference`); lines naming the same product are merged. A "
         "`live_session` must be broadcast on this host app; the order's creator is the "
@@ -402,8 +486,10 @@ class OrderViewSet(
         request=OrderCreateSerializer,
         responses={
             201: OrderSerializer,
-            **_post_errors(
-                "insufficient_inventory", "mixed_order", "invalid_reference", *MONEY_400
+            **_with_available(
+                _post_errors(
+                    "insufficient_inventory", "mixed_order", "invalid_reference", *MONEY_400
+                )
             ),
         },
         examples=[
@@ -447,7 +533,7 @@ class OrderViewSet(
         "pay",
         "Pay an order",
         request=OrderPaySerializer,
-        codes=("amount_mismatch", "no_commission_plan", *MONEY_400),
+        codes=("order_expired", "amount_mismatch", "no_commission_plan", *MONEY_400),
         example={"amount": "48.17", "payment_reference": "pi_3Q9x"},
     )
     @action(detail=True, methods=["post"], filterset_class=None)

@@ -6,13 +6,19 @@ transaction. See each module for the details.
 """
 
 from orders.services.catalog import product_create, product_update
-from orders.services.live_sessions import live_session_create, live_session_end, live_session_start
+from orders.services.live_sessions import (
+    live_session_create,
+    live_session_end,
+    live_session_start,
+    live_session_update,
+)
 from orders.services.orders import (
     order_accept,
     order_cancel,
     order_close_return_windows,
     order_create,
     order_deliver,
+    order_expire_due,
     order_pay,
     order_ship,
 )
@@ -22,11 +28,13 @@ __all__ = [
     "live_session_create",
     "live_session_end",
     "live_session_start",
+    "live_session_update",
     "order_accept",
     "order_cancel",
     "order_close_return_windows",
     "order_create",
     "order_deliver",
+    "order_expire_due",
     "order_pay",
     "order_ship",
     "product_create",

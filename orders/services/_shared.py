@@ -57,8 +57,11 @@ def restock_lines(lines: Sequence[OrderLine], units: Mapping[str, int]) -> None:
     """Put ``units[line id]`` units of each line back into its product's inventory.
 
     Never more than the line has not had restocked yet. The products are locked in id order,
-    after the order row (the caller holds it), like every other path that locks both.
+    after the order row (the caller holds it), like every other path that locks both. A product
+    that comes back from zero publishes ``product.back_in_stock``.
     """
+    from orders.services.stock import stock_changed
+
     per_product: dict[str, int] = {}
     changed = []
     for line in lines:
@@ -69,7 +72,11 @@ def restock_lines(lines: Sequence[OrderLine], units: Mapping[str, int]) -> None:
             changed.append(line)
     if not changed:
         return
+    changes = {}
     for product in Product.objects.select_for_update().filter(pk__in=per_product).order_by("pk"):
+        before = product.inventory
         product.inventory += per_product[product.pk]
         product.save(update_fields=["inventory", "updated"])
+        changes[product.pk] = (before, product.inventory)
     OrderLine.objects.bulk_update(changed, ["restocked_quantity"])
+    stock_changed(changes)

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from livecommerce.api import check_currency, parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.models import Product
+from orders.services.stock import stock_changed
 from partners.choices import PartnerKind
 from partners.models import Partner
 
@@ -89,9 +90,11 @@ def product_update(*, product: Product, **changes) -> Product:
 
     ``inventory`` is set, not added to, under the product row's lock (orders reserve under the
     same lock). A new currency needs a price in that currency in the same change, so an amount
-    is never silently reinterpreted in another currency.
+    is never silently reinterpreted in another currency. Setting the inventory to or from zero
+    publishes ``product.sold_out`` / ``product.back_in_stock``.
     """
     product = Product.objects.select_for_update().get(pk=product.pk)
+    before = product.inventory
     currency = changes.get("currency", product.currency)
     if currency != product.currency:
         check_currency(currency)
@@ -109,4 +112,5 @@ def product_update(*, product: Product, **changes) -> Product:
         fields.append("price")
     if fields:
         _save_product(product, update_fields=[*fields, "updated"])
+    stock_changed({product.pk: (before, product.inventory)})
     return product

@@ -1,14 +1,18 @@
 """Writes for live sessions: scheduling a show, where it is broadcast, going live and ending."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
+from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.models import LiveSession, Product
+from orders.services.stock import feed_append
 from orders.status import live_session_move
 from partners.choices import BrandAccess, PartnerKind
 from partners.events import event_publish
@@ -75,6 +79,27 @@ def _check_brands_sellable(*, host_apps: Sequence[Partner], brand_ids: set[str])
                 )
 
 
+def _live_prices(prices: Mapping[str, str], products: Sequence[Product]) -> dict:
+    """The show's live prices as stored: product id -> {"amount": minor units, "currency"}.
+
+    Each must name a product the show features and be exact in that product's currency, like
+    every amount the API takes.
+    """
+    featured = {p.pk: p for p in products}
+    stored = {}
+    for product_id, price in prices.items():
+        product = featured.get(product_id)
+        if product is None:
+            raise AppValidationError(
+                "invalid_reference",
+                f"The show does not feature product {product_id}; list it in products first.",
+                attr=f"live_prices.{product_id}",
+            )
+        amount = parse_amount(price, product.currency, attr=f"live_prices.{product_id}")
+        stored[product_id] = {"amount": amount, "currency": product.currency}
+    return stored
+
+
 @transaction.atomic
 def live_session_create(
     *,
@@ -84,12 +109,16 @@ def live_session_create(
     creator_id: str | None = None,
     product_ids: Sequence[str] = (),
     host_app_ids: Sequence[str] | None = None,
+    hold_seconds: int | None = None,
+    live_prices: Mapping[str, str] | None = None,
 ) -> LiveSession:
     """Schedule a live show hosted by a creator and broadcast on one or more host apps.
 
     A host app produces shows for itself; a fulfillment partner produces shows of the brands it
     fulfils and broadcasts them on several host apps. Orders placed on those host apps and
-    naming the show are attributed to it and to its creator.
+    naming the show are attributed to it and to its creator. ``live_prices`` (product id ->
+    decimal string in the product's currency) are paid by the show's orders while it is live;
+    ``hold_seconds`` is how long its unpaid orders hold their units (``ORDER_HOLD_SECONDS``).
     """
     creator = None
     if creator_id:
@@ -102,17 +131,54 @@ def live_session_create(
     products = _session_products(producer=producer, product_ids=list(dict.fromkeys(product_ids)))
     _check_brands_sellable(host_apps=host_apps, brand_ids={p.brand_id for p in products})
     session = LiveSession.objects.create(
-        producer=producer, creator=creator, title=title, scheduled_start=scheduled_start
+        producer=producer,
+        creator=creator,
+        title=title,
+        scheduled_start=scheduled_start,
+        hold_seconds=hold_seconds or settings.ORDER_HOLD_SECONDS,
+        live_prices=_live_prices(live_prices or {}, products),
     )
     session.host_apps.set(host_apps)
     session.products.set(products)
     return session
 
 
-def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> LiveSession:
+def _lock_produced(session: LiveSession, actor: Partner) -> LiveSession:
     session = LiveSession.objects.select_for_update().get(pk=session.pk)
     if session.producer_id != actor.pk:
         raise PermissionDenied("Only the partner that produced this live session may do this.")
+    return session
+
+
+@transaction.atomic
+def live_session_update(
+    *,
+    session: LiveSession,
+    actor: Partner,
+    live_prices: Mapping[str, str] | None = None,
+    hold_seconds: int | None = None,
+) -> LiveSession:
+    """Change a show's live prices (a flash price, at any time, even while live) or its hold.
+
+    ``live_prices`` replaces the whole map (``{}`` ends every live price). Orders already placed
+    keep what they were priced at; a new hold applies to orders placed from now on.
+    """
+    session = _lock_produced(session, actor)
+    fields = []
+    if live_prices is not None:
+        products = list(Product.objects.filter(live_sessions=session))
+        session.live_prices = _live_prices(live_prices, products)
+        fields.append("live_prices")
+    if hold_seconds is not None:
+        session.hold_seconds = hold_seconds
+        fields.append("hold_seconds")
+    if fields:
+        session.save(update_fields=[*fields, "updated"])
+    return session
+
+
+def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> LiveSession:
+    session = _lock_produced(session, actor)
     move = live_session_move(action, session.status)
     stamp = "started_at" if action == "start" else "ended_at"
     session.status = move.target
@@ -122,6 +188,17 @@ def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> 
     from orders.api.serializers import LiveSessionSerializer  # the API shape is the payload
 
     session = LiveSession.objects.prefetch_related("products", "host_apps").get(pk=session.pk)
+    if action == "end":
+        # The show's feed tells its viewers' apps, then closes (the row lock is held).
+        feed_append(
+            [
+                (
+                    session.pk,
+                    "live_session.ended",
+                    {"live_session": session.pk, "ended_at": _iso(session.ended_at)},
+                )
+            ]
+        )
     featured = Product.objects.filter(live_sessions=session).values_list(
         "brand_id", "brand__fulfillment_partner_id"
     )
@@ -149,3 +226,7 @@ def live_session_start(*, session: LiveSession, actor: Partner) -> LiveSession:
 def live_session_end(*, session: LiveSession, actor: Partner) -> LiveSession:
     """End the show (live -> ended). Orders may still name it afterwards (replays sell too)."""
     return _live_session_move(session, action="end", actor=actor)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return serializers.DateTimeField().to_representation(moment) if moment else None

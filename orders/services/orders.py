@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import serializers
 
 from commissions import services as commission_services
 from livecommerce import money
 from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
-from orders.choices import OrderStatus
-from orders.models import LiveSession, Order, OrderLine, Product
+from orders.choices import LiveSessionStatus, OrderStatus
+from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product
 from orders.services._shared import (
     SYSTEM_ACTOR,
     lock_order,
@@ -28,7 +29,9 @@ from orders.services._shared import (
     restock_lines,
 )
 from orders.services.refunds import refund_everything_left
+from orders.services.stock import stock_changed
 from orders.status import order_move
+from partners.events import event_publish_many
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -50,13 +53,19 @@ def order_create(
     tax_amount: str = "0",
     actor: str,
 ) -> Order:
-    """Place an order on a host app at catalog prices and reserve its inventory.
+    """Place an order on a host app and reserve its inventory until ``expires_at``.
+
+    Each line pays the catalog price, or the show's live price when the order names a live
+    session that is live now and has one for the product (``list_price`` keeps the catalog's).
+    The hold lasts the session's ``hold_seconds`` (``ORDER_HOLD_SECONDS`` without a session).
 
     Products the host app may not sell (another brand's, or an invite-only host app's
     non-enrolled brand) are answered like unknown ones (400 ``invalid_reference``), so the
     catalog of brands a host app may not sell does not leak. Lines naming the same product are
     merged. The product rows are locked in id order before their inventory is checked, so
-    concurrent buyers of the last units can never oversell (409 ``insufficient_inventory``).
+    concurrent buyers of the last units can never oversell (409 ``insufficient_inventory``, with
+    how many units are ``available``). Taking a product's last units publishes
+    ``product.sold_out`` in this transaction.
     """
     quantities: dict[str, int] = {}
     first_index: dict[str, int] = {}
@@ -107,13 +116,19 @@ def order_create(
                 "insufficient_inventory",
                 f"Only {product.inventory} of product {product.pk} left; {wanted} asked.",
                 attr=f"lines.{first_index[product.pk]}.quantity",
+                extra={"available": product.inventory},
             )
-    subtotal = sum(quantities[p.pk] * p.price for p in products)
+    prices = {p.pk: _unit_price(p, session) for p in products}
+    subtotal = sum(quantities[p.pk] * prices[p.pk] for p in products)
     if subtotal + shipping + tax >= MAX_ORDER_TOTAL:
         raise AppValidationError("invalid_amount", "The order total is too large.", attr=None)
+    changes = {}
     for product in products:
+        before = product.inventory
         product.inventory -= quantities[product.pk]
         product.save(update_fields=["inventory", "updated"])
+        changes[product.pk] = (before, product.inventory)
+    hold = session.hold_seconds if session else settings.ORDER_HOLD_SECONDS
 
     order = Order.objects.create(
         host_app=host_app,
@@ -131,6 +146,7 @@ def order_create(
         buyer_reference=buyer_reference,
         buyer_email=buyer_email,
         shipping_address=shipping_address,
+        expires_at=timezone.now() + timedelta(seconds=hold),
     )
     OrderLine.objects.bulk_create(
         [
@@ -141,15 +157,28 @@ def order_create(
                 title=found[product_id].title,
                 category=found[product_id].category,
                 quantity=quantities[product_id],
-                unit_price=found[product_id].price,
-                subtotal=quantities[product_id] * found[product_id].price,
+                unit_price=prices[product_id],
+                list_price=found[product_id].price,
+                subtotal=quantities[product_id] * prices[product_id],
                 position=position,
             )
             for position, product_id in enumerate(first_index)
         ]
     )
+    stock_changed(changes)
     record_order_event(order, type="created", from_status="", actor=actor)
     return order
+
+
+def _unit_price(product: Product, session: LiveSession | None) -> int:
+    """What one unit costs on an order: the show's live price while the show is live (and only
+    if it was set in the product's currency), else the catalog price."""
+    if session is None or session.status != LiveSessionStatus.LIVE:
+        return product.price
+    live = (session.live_prices or {}).get(product.pk)
+    if live and live.get("currency") == product.currency:
+        return int(live["amount"])
+    return product.price
 
 
 @transaction.atomic
@@ -158,8 +187,20 @@ def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) 
 
     The commission plan in force is applied (its rates copied onto the lines) before the order is
     marked paid, and the sale is posted to the ledger after, all with the order row locked.
+    An order past its ``expires_at`` is never paid (409 ``order_expired``), even if the expiry
+    task has not reached it yet: the check is made here, under the same lock the task takes.
     """
     order = lock_order(order)
+    if order.status == OrderStatus.EXPIRED or (
+        order.status == OrderStatus.PENDING_PAYMENT
+        and order.expires_at is not None
+        and order.expires_at <= timezone.now()
+    ):
+        raise AppError(
+            "order_expired",
+            f"Order {order.pk} was not paid before {order.expires_at:%Y-%m-%dT%H:%M:%SZ}; its "
+            "units went back on sale. Place a new order.",
+        )
     move = order_move("pay", order.status)
     paid = parse_amount(amount, order.currency, attr="amount")
     if paid != order.total:
@@ -315,3 +356,78 @@ def order_close_return_windows(*, now: datetime | None = None) -> int:
             continue
         completed += 1
     return completed
+
+
+EXPIRY_BATCH = 500
+"""Orders expired per transaction: a burst of abandoned checkouts is a few statements each."""
+
+
+def order_expire_due(*, now: datetime | None = None, batch_size: int = EXPIRY_BATCH) -> int:
+    """Expire every unpaid order whose ``expires_at`` has passed; returns how many.
+
+    The one service behind the periodic task and ``manage.py expire_orders``. Set-based: each
+    batch is locked with ``SKIP LOCKED`` (an order being paid or canceled right now is left to
+    the next run, and two runs at once take disjoint batches), restocked, moved and published
+    with a fixed number of statements whatever its size. Running it twice is safe: an order
+    leaves ``pending_payment`` once, under its lock.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            orders = list(
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
+                .order_by("expires_at", "pk")[:batch_size]
+            )
+            if orders:
+                _expire(orders)
+        expired += len(orders)
+        if len(orders) < batch_size:
+            return expired
+
+
+def _expire(orders: Sequence[Order]) -> None:
+    """Move locked pending orders to ``expired``, put their units back, record and publish."""
+    from orders.api.serializers import OrderSerializer  # the API shape is the payload
+
+    move = order_move("expire", OrderStatus.PENDING_PAYMENT)
+    ids = [order.pk for order in orders]
+    lines = list(OrderLine.objects.filter(order_id__in=ids))
+    restock_lines(lines, {line.pk: line.quantity for line in lines})
+    now = timezone.now()
+    Order.objects.filter(pk__in=ids).update(status=move.target, updated=now)
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                type="expired",
+                from_status=OrderStatus.PENDING_PAYMENT,
+                to_status=move.target,
+                actor=SYSTEM_ACTOR,
+                data={
+                    "expires_at": serializers.DateTimeField().to_representation(order.expires_at)
+                },
+            )
+            for order in orders
+        ]
+    )
+    payloads = OrderSerializer(
+        Order.objects.filter(pk__in=ids).prefetch_related("lines").order_by("pk"), many=True
+    ).data
+    event_publish_many(
+        events=[
+            (
+                "order.expired",
+                payload["id"],
+                payload,
+                [
+                    payload["host_app"],
+                    payload["brand"],
+                    payload["fulfillment_partner"],
+                    payload["creator"],
+                ],
+            )
+            for payload in payloads
+        ]
+    )

@@ -109,3 +109,33 @@ def test_without_webhooks_the_fulfillment_partner_catches_up_from_the_api(shop, 
 
     assert done
     assert {shop.host.orders.get(o["id"])["status"] for o in orders} == {"delivered"}
+
+
+def test_the_host_app_runs_a_drop_and_watches_it_on_the_feed(base_url, ops_key):
+    from clients.simulators.drop import run_drop
+
+    out = io.StringIO()
+
+    # when a drop runs against the service (the embedded default's WSGI feed), with the
+    # operator expiring the abandoned checkouts
+    run = run_drop(
+        base_url,
+        ops_key=ops_key,
+        units=6,
+        buyers=12,
+        abandon=2,
+        hold_seconds=4,
+        expire=lambda: call_command("expire_orders", stdout=io.StringIO()),
+        out=out,
+    )
+
+    # then every check passed: 6 units sold once (4 paid at the flash price, 2 expired and
+    # back), 6 buyers told available 0, and the feed showed the sell-out, the units coming
+    # back and the end of the show
+    printed = out.getvalue()
+    assert run.ok, printed
+    assert len(run.result.sold) == 4
+    assert len(run.result.expired) == 2
+    assert [e["available"] for e in run.result.sold_out] == [0] * 6
+    assert run.result.events("product.back_in_stock")[0]["available"] == 2
+    assert "[feed] product.sold_out" in printed

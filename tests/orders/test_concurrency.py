@@ -2,11 +2,15 @@
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
-from orders.models import Order, OrderLine, Product, Refund
+from orders.models import Order, OrderEvent, OrderLine, Product, Refund
+from orders.services import order_expire_due
+from partners.models import Event
 from tests import factories
 from tests.conftest import KeyedClient
 from tests.orders.helpers import act, codes, order_in, place_order
@@ -164,3 +168,44 @@ def test_ten_concurrent_partial_refunds_never_exceed_what_was_paid(roles, brand)
     assert paid.lines.get().refunded_amount == 9000
     assert paid.status == "paid"
     assert Product.objects.get(pk=product.pk).inventory == 0
+
+
+def test_the_buyers_who_miss_a_sell_out_hear_nothing_is_left_and_it_is_announced_once(
+    host_client, brand, fulfillment
+):
+    product = factories.ProductFactory(brand=brand, inventory=5, price=1000)
+
+    def buy():
+        return fresh(host_client).post(
+            "/api/v1/orders", {"lines": [{"product": product.pk, "quantity": 1}]}, format="json"
+        )
+
+    responses = race(*[buy] * 12)
+
+    refused = [r.json()["errors"][0] for r in responses if r.status_code == 409]
+    assert len(refused) == 7
+    assert {(e["code"], e["available"], e["attr"]) for e in refused} == {
+        ("insufficient_inventory", 0, "lines.0.quantity")
+    }
+    sold_out = Event.objects.filter(object_id=product.pk)
+    assert [e.type for e in sold_out] == ["product.sold_out"]
+    assert {r.partner_id for r in sold_out.get().recipients.all()} == {fulfillment.pk}
+
+
+def test_two_expiry_runs_at_once_expire_each_order_once(host_client, brand):
+    product = factories.ProductFactory(brand=brand, inventory=100, price=1000)
+    for _ in range(40):
+        response = host_client.post(
+            "/api/v1/orders", {"lines": [{"product": product.pk, "quantity": 2}]}, format="json"
+        )
+        assert response.status_code == 201
+    later = timezone.now() + timedelta(seconds=901)
+
+    counts = race(*[lambda: order_expire_due(now=later, batch_size=7)] * 2)
+
+    assert sum(counts) == 40
+    assert Order.objects.filter(status="expired").count() == 40
+    assert OrderEvent.objects.filter(type="expired").count() == 40
+    assert Event.objects.filter(type="order.expired").count() == 40
+    product.refresh_from_db()
+    assert product.inventory == 100

@@ -16,6 +16,7 @@ OPERATIONS = {
     ("get", "/api/v1/live-sessions"): {},
     ("post", "/api/v1/live-sessions"): {"422": {"brand_not_enrolled"}},
     ("get", "/api/v1/live-sessions/{id}"): {},
+    ("patch", "/api/v1/live-sessions/{id}"): {"400": {"invalid_reference"}},
     ("post", "/api/v1/live-sessions/{id}/start"): {"409": {"invalid_transition"}},
     ("post", "/api/v1/live-sessions/{id}/end"): {"409": {"invalid_transition"}},
     ("get", "/api/v1/orders"): {},
@@ -26,7 +27,7 @@ OPERATIONS = {
     },
     ("get", "/api/v1/orders/{id}"): {},
     ("post", "/api/v1/orders/{id}/pay"): {
-        "409": {"invalid_transition"},
+        "409": {"invalid_transition", "order_expired"},
         "422": {"amount_mismatch", "no_commission_plan"},
     },
     ("post", "/api/v1/orders/{id}/cancel"): {"409": {"invalid_transition"}},
@@ -95,3 +96,37 @@ def _examples(operation):
     for body in bodies:
         for content in body.get("content", {}).values():
             yield from content.get("examples", {}).values()
+
+
+def test_live_drops_are_documented(schema):
+    components = schema["components"]["schemas"]
+
+    # new fields: the order's hold, the line's catalog price, the show's hold and live prices
+    assert "expires_at" in components["Order"]["properties"]
+    assert components["OrderLine"]["properties"]["list_price"]["type"] == "string"
+    session = components["LiveSession"]["properties"]
+    assert {"hold_seconds", "live_prices"} <= set(session)
+    assert session["live_prices"]["additionalProperties"]["type"] == "string"
+    create = components["LiveSessionCreateRequest"]["properties"]
+    assert {"hold_seconds", "live_prices"} <= set(create)
+    # the new status and the new event types
+    assert "expired" in components["OrderStatusEnum"]["enum"]
+    events = str(schema["components"]["schemas"])
+    for event in ("order.expired", "product.sold_out", "product.back_in_stock"):
+        assert event in events, event
+    # a sold-out 409 carries "available"
+    conflict = schema["paths"]["/api/v1/orders"]["post"]["responses"]["409"]["content"][
+        "application/json"
+    ]
+    item = conflict["schema"]["$ref"].rsplit("/", 1)[1]
+    items = components[item]["properties"]["errors"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "available" in components[items]["properties"]
+    examples = [e["value"]["errors"][0] for e in conflict["examples"].values()]
+    assert {"code": "insufficient_inventory", "available": 0}.items() <= examples[0].items()
+    # the feed: Server-Sent Events with Last-Event-ID
+    feed = schema["paths"]["/api/v1/live-sessions/{id}/feed"]["get"]
+    stream = feed["responses"]["200"]["content"]["text/event-stream"]
+    assert stream["schema"]["$ref"].endswith("LiveFeedMessage")
+    assert "Last-Event-ID" in {p["name"] for p in feed["parameters"]}
+    for event in ("stats", "product.sold_out", "product.back_in_stock", "live_session.ended"):
+        assert event in feed["description"]

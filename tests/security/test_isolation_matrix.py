@@ -51,6 +51,7 @@ class Access:
     staff: frozenset[str] = frozenset()
     partners: frozenset[str] = frozenset()
     producer_only: bool = False
+    refused_with: int = 403  # the live feed answers 404 to anyone it is not for (contract)
 
     def admits(self, role: str) -> bool:
         return role in self.staff or role in self.partners
@@ -96,6 +97,11 @@ ACCESS: dict[str, Access] = {
     "POST /api/v1/live-sessions/{id}/end": _a(
         partners={"host_app", "fulfillment"}, producer_only=True
     ),
+    "PATCH /api/v1/live-sessions/{id}": _a(
+        partners={"host_app", "fulfillment"}, producer_only=True
+    ),
+    # the live feed: its host apps, its fulfillment partner and staff; 404 to anyone else
+    "GET /api/v1/live-sessions/{id}/feed": _a(STAFF, {"host_app", "fulfillment"}, refused_with=404),
     # orders: the status table's "by" column
     "GET /api/v1/orders": _a(STAFF, ALL_PARTNERS),
     "POST /api/v1/orders": _a(partners={"host_app"}),
@@ -302,6 +308,7 @@ BODIES = {
         "currency": "USD",
     },
     "PATCH /api/v1/products/{id}": lambda w, a: {"inventory": 7},
+    "PATCH /api/v1/live-sessions/{id}": lambda w, a: {"live_prices": {a.product: "1.00"}},
     "POST /api/v1/live-sessions": lambda w, a: {
         "title": "Another show",
         "scheduled_start": "2030-01-01T12:00:00Z",
@@ -367,12 +374,16 @@ def _foreign_ids(world: World, caller: str) -> set[str]:
 
 
 def _leaks(response, world: World, caller: str) -> set[str]:
-    body = response.content.decode(errors="replace")
+    if getattr(response, "streaming", False):  # the live feed (ends at once: see below)
+        body = b"".join(response.streaming_content).decode(errors="replace")
+    else:
+        body = response.content.decode(errors="replace")
     return {found for found in _foreign_ids(world, caller) if found in body}
 
 
 @pytest.mark.parametrize("operation_key", sorted(set(ACCESS) | set(published_operations())))
 @pytest.mark.django_db
+@override_settings(LIVE_FEED_SYNC_SECONDS=0, LIVE_FEED_POLL_SECONDS=0)  # one read, then close
 def test_each_role_gets_only_what_the_contract_allows(operation_key, world, callers):
     access = ACCESS.get(operation_key)
     assert access is not None, (
@@ -413,8 +424,8 @@ def test_each_role_gets_only_what_the_contract_allows(operation_key, world, call
                 if status != 401:
                     failures.append(f"{where}, expected 401")
             elif not access.admits(caller):
-                if status != 403:
-                    failures.append(f"{where}, expected 403")
+                if status != access.refused_with:
+                    failures.append(f"{where}, expected {access.refused_with}")
             elif whose == "another's":
                 if status != 404:
                     failures.append(f"{where}, expected 404: {response.content[:200]!r}")

@@ -281,7 +281,9 @@ class LiveStack:
         self.web: ManagedProcess | None = None
         self.worker: ManagedProcess | None = None
         self.beat: ManagedProcess | None = None
+        self.feed: ManagedProcess | None = None
         self.base_url = ""
+        self.feed_url = ""
         self.history: list[ManagedProcess] = []  # every process started, for the logs
         self._redis: redis.Redis | None = None
 
@@ -354,7 +356,7 @@ class LiveStack:
         return self
 
     def stop(self) -> None:
-        for process in (self.beat, self.worker, self.web):
+        for process in (self.feed, self.beat, self.worker, self.web):
             if process is not None:
                 process.stop()
         self.db_proxy.close()
@@ -413,6 +415,53 @@ class LiveStack:
             listener.close()  # gunicorn has its own copy; ours would keep the port half-alive
         return self.web
 
+    def start_feed_server(self) -> ManagedProcess:
+        """uvicorn serving ``livecommerce.asgi:application`` (the live feeds), as deployed.
+
+        One process, on a socket of its own (``feed_url``); the rest of the API stays on
+        gunicorn. Started on demand, and kept for the test session once started.
+        """
+        if self.feed is not None and self.feed.running:
+            return self.feed
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1024)
+        listener.set_inheritable(True)
+        port = listener.getsockname()[1]
+        self.feed_url = f"http://127.0.0.1:{port}"
+
+        def ready(_: ManagedProcess) -> bool:
+            try:
+                return requests.get(f"{self.feed_url}/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        self.feed = ManagedProcess(
+            "uvicorn",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "livecommerce.asgi:application",
+                "--fd",
+                str(listener.fileno()),
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "2",
+            ],
+            env=self.env("feed"),
+            log_dir=self.log_dir,
+            ready=ready,
+            pass_fds=(listener.fileno(),),
+        )
+        self.history.append(self.feed)
+        try:
+            self.feed.start()
+        finally:
+            listener.close()
+        return self.feed
+
     def start_worker(self, env: Mapping[str, str] | None = None) -> ManagedProcess:
         """A new worker process (with ``env`` on top of the stack's environment)."""
         self.worker_env = dict(env or {})
@@ -456,8 +505,11 @@ class LiveStack:
                 self.worker.stop()
         return self.start_worker(env)
 
-    def start_beat(self, *, sweep_interval: float = 1.0) -> ManagedProcess:
-        """Celery beat sending the webhook sweeper every ``sweep_interval`` seconds."""
+    def start_beat(
+        self, *, sweep_interval: float = 1.0, expiry_interval: float = 1.0
+    ) -> ManagedProcess:
+        """Celery beat sending the webhook sweeper every ``sweep_interval`` seconds and the
+        expiry of unpaid orders every ``expiry_interval`` seconds."""
         self.stop_beat()
         schedule = self.log_dir / f"beat-schedule-{uuid.uuid4().hex[:8]}"
         self.beat = ManagedProcess(
@@ -474,7 +526,13 @@ class LiveStack:
                 "--loglevel",
                 "INFO",
             ],
-            env=self.env("beat", {"SYSTEM_SWEEP_INTERVAL": str(sweep_interval)}),
+            env=self.env(
+                "beat",
+                {
+                    "SYSTEM_SWEEP_INTERVAL": str(sweep_interval),
+                    "ORDER_EXPIRY_INTERVAL": str(expiry_interval),
+                },
+            ),
             log_dir=self.log_dir,
             ready=lambda process: "beat: Starting" in process.log_text(),
         )
