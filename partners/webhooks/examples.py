@@ -47,6 +47,7 @@ _ORDER = {
             "title": "Velvet lipstick, red",
             "quantity": 2,
             "unit_price": "19.99",
+            "list_price": "24.99",
             "subtotal": "39.98",
             "refunded_quantity": 0,
             "refunded_amount": "0.00",
@@ -60,6 +61,7 @@ _ORDER = {
     "delivered_at": None,
     "completed_at": None,
     "canceled_at": None,
+    "expires_at": "2026-11-23T12:15:00.000000Z",
 }
 
 
@@ -88,6 +90,8 @@ _LIVE_SESSION = {
     "host_apps": ["prt_01jd3x6q2c7h9k4m8n2p5r7h0s"],
     "started_at": "2026-11-23T11:58:00.000000Z",
     "ended_at": None,
+    "hold_seconds": 900,
+    "live_prices": {"prd_01jd3x6q2c7h9k4m8n2p5r7p6d": "19.99"},
     "created": "2026-11-22T10:00:00.000000Z",
     "updated": "2026-11-23T11:58:00.000000Z",
 }
@@ -139,6 +143,7 @@ EVENT_EXAMPLES: dict[str, dict] = {
         payment_reference="",
         canceled_at="2026-11-23T12:10:00.000000Z",
     ),
+    "order.expired": _order("expired", paid_at=None, payment_reference=""),
     "order.refunded": _order("refunded", refunded_amount="48.17", lines=[_REFUNDED_LINE]),
     "live_session.started": _LIVE_SESSION,
     "live_session.ended": {
@@ -160,6 +165,16 @@ EVENT_EXAMPLES: dict[str, dict] = {
         "status": "failed",
         "failure_reason": "The bank refused the transfer: account closed.",
         "failed_at": "2026-12-02T10:00:00.000000Z",
+    },
+    "product.sold_out": {
+        "product": "prd_01jd3x6q2c7h9k4m8n2p5r7p6d",
+        "available": 0,
+        "live_sessions": ["lvs_01jd3x6q2c7h9k4m8n2p5r7l3s"],
+    },
+    "product.back_in_stock": {
+        "product": "prd_01jd3x6q2c7h9k4m8n2p5r7p6d",
+        "available": 3,
+        "live_sessions": ["lvs_01jd3x6q2c7h9k4m8n2p5r7l3s"],
     },
     "webhook_endpoint.disabled": {
         **_ENDPOINT,
