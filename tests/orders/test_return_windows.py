@@ -58,7 +58,12 @@ def test_the_periodic_task_runs_the_same_service(roles, product):
     order_id = order_in("delivered", roles, product)
 
     with time_machine.travel(timezone.now() + timedelta(days=15), tick=False):
-        completed = tasks.close_return_windows.apply().get()
+        # apply() runs the task here and now; its result is read from the EagerResult itself,
+        # not with get(): Celery's "no join inside a task" guard is one process-wide flag that a
+        # thread still finishing an earlier test's task may hold.
+        result = tasks.close_return_windows.apply()
+    assert result.successful(), result.traceback
+    completed = result.result
 
     assert tasks.close_return_windows.name == "orders.tasks.close_return_windows"
     assert completed == 1
