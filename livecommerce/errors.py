@@ -43,6 +43,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_effective_range": (400, "effective_to must be after effective_from."),
     "kind_mismatch": (400, "The field or action does not apply to this kind of partner."),
     "required": (400, "A required field or parameter is missing."),
+    "too_deep": (400, "Free-form JSON may be nested at most 10 levels deep."),
+    "too_large": (400, "Free-form JSON is over its size bound (4096 bytes)."),
+    "null_characters_not_allowed": (400, "Text may not hold the NUL character."),
 }
 
 
