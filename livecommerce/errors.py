@@ -26,6 +26,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "no_commission_plan": (422, "No commission plan is in force for this order."),
     "amount_mismatch": (422, "The payment amount is not the order total."),
     "brand_not_enrolled": (422, "The host app may not sell this brand."),
+    "brand_suspended": (409, "The brand is suspended; its products cannot be ordered."),
+    "partner_suspended": (409, "The partner is suspended; nothing is sent to it."),
     "mixed_order": (422, "An order sells one brand's products in one currency."),
     "invalid_reference": (400, "A referenced object does not exist or is not visible."),
     "invalid_amount": (400, "The amount is not a valid non-negative decimal."),

@@ -15,6 +15,7 @@ from livecommerce.json_input import FreeFormJSONField
 from livecommerce.money import to_decimal_string
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product, Refund, RefundLine
+from partners.least_data import view_for
 
 AMOUNT_SCHEMA = {
     "type": "string",
@@ -214,6 +215,9 @@ class OrderSerializer(serializers.ModelSerializer):
     total = AmountField()
     refunded_amount = AmountField()
     buyer = serializers.SerializerMethodField()
+    payment_reference = serializers.CharField(
+        read_only=True, allow_null=True, help_text="null for a creator (least data)"
+    )
     lines = OrderLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -249,9 +253,18 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(BuyerSerializer)
+    @extend_schema_field(BuyerSerializer(allow_null=True, help_text="null for a creator"))
     def get_buyer(self, obj: Order) -> dict:
         return {"reference": obj.buyer_reference, "email": obj.buyer_email}
+
+    def to_representation(self, instance):
+        # What a caller may read of an order depends on its kind (partners/least_data.py).
+        return _for_caller(self, super().to_representation(instance))
+
+
+def _for_caller(serializer, data):
+    request = serializer.context.get("request")
+    return view_for(request.user, data) if request is not None else data
 
 
 class OrderLineInputSerializer(serializers.Serializer):
@@ -356,3 +369,6 @@ class OrderEventSerializer(serializers.ModelSerializer):
         model = OrderEvent
         fields = ["id", "type", "from_status", "to_status", "actor", "data", "created"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        return _for_caller(self, super().to_representation(instance))

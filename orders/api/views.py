@@ -351,7 +351,8 @@ class OrderViewSet(
         return orders if self.action in ("list", "retrieve") else orders.prefetch_related(None)
 
     def _out(self, order) -> dict:
-        return OrderSerializer(selectors.order_list(caller=self.request.user).get(pk=order.pk)).data
+        order = selectors.order_list(caller=self.request.user).get(pk=order.pk)
+        return OrderSerializer(order, context=self.get_serializer_context()).data
 
     @extend_schema(
         summary="Place an order",
@@ -548,4 +549,6 @@ class OrderViewSet(
     def events(self, request, pk=None):
         order = self.get_object()
         page = self.paginate_queryset(selectors.order_event_list(order=order))
-        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            OrderEventSerializer(page, many=True, context={"request": request}).data
+        )

@@ -29,6 +29,7 @@ from orders.services._shared import (
 )
 from orders.services.refunds import refund_everything_left
 from orders.status import order_move
+from partners.choices import PartnerStatus
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,13 @@ def order_create(
             attr="lines",
         )
     brand_id, currency = products[0].brand_id, products[0].currency
+    # A suspended brand sells nothing, on any host app (finding 3 of issue 18).
+    if Partner.objects.filter(pk=brand_id, status=PartnerStatus.SUSPENDED).exists():
+        raise AppError(
+            "brand_suspended",
+            f"Brand {brand_id} is suspended; its products cannot be ordered.",
+            attr="lines",
+        )
 
     session = None
     if live_session_id:

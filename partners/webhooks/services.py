@@ -19,7 +19,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from livecommerce.errors import AppError, AppValidationError
-from partners.events import event_body, event_publish
+from partners import least_data
+from partners.choices import PartnerStatus
+from partners.events import event_body, event_body_redacted, event_publish
 from partners.models import Partner, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks import conf, sending, signing
 from partners.webhooks.choices import (
@@ -287,7 +289,7 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event", "endpoint")
+            .select_related("event", "endpoint", "endpoint__partner")
             .filter(pk=delivery_id)
             .first()
         )
@@ -299,14 +301,17 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
         if delivery.next_attempt_at > now + DUE_TOLERANCE:
             return "not_due"
         endpoint = delivery.endpoint
-        if endpoint.status != ENABLED:
+        if endpoint.status != ENABLED or _partner_suspended(endpoint):
+            # A suspended partner's payloads no longer go out, whatever queued them (a task
+            # queued before the suspension, a retry, a replay, the sweeper).
+            disabled = endpoint.status != ENABLED
             delivery.status = FAILED
             delivery.next_attempt_at = delivery.enqueued_at = None
-            delivery.last_error = "endpoint disabled"
+            delivery.last_error = "endpoint disabled" if disabled else "partner suspended"
             delivery.save(
                 update_fields=["status", "next_attempt_at", "enqueued_at", "last_error", "updated"]
             )
-            return "endpoint_disabled"
+            return "endpoint_disabled" if disabled else "partner_suspended"
 
         try:
             result = _send(delivery, now=now)
@@ -351,13 +356,20 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
     return delivery.status
 
 
+def _partner_suspended(endpoint: WebhookEndpoint) -> bool:
+    return Partner.objects.filter(pk=endpoint.partner_id, status=PartnerStatus.SUSPENDED).exists()
+
+
 def _send(delivery: WebhookDelivery, *, now) -> sending.SendResult:
     endpoint, event = delivery.endpoint, delivery.event
     try:
         target = check_webhook_url(endpoint.url, allow_private=conf.allow_private_urls())
     except WebhookURLNotAllowed as exc:
         return sending.SendResult(None, 0, f"URL not allowed: {exc}"[:500], "")
-    body = event_body(event)
+    # A creator's endpoint gets the event as a creator may read it (partners/least_data.py);
+    # every other endpoint the body stored at publication.
+    hidden = least_data.hidden_fields(endpoint.partner.kind)
+    body = event_body(event) if not hidden else event_body_redacted(event, hidden)
     headers = {
         "webhook-id": event.pk,
         "webhook-timestamp": str(int(now.timestamp())),
@@ -382,6 +394,8 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
     )
     if delivery.endpoint.status != ENABLED:
         raise AppError("webhook_endpoint_disabled")
+    if _partner_suspended(delivery.endpoint):
+        raise AppError("partner_suspended")
     now = timezone.now()
     delivery.status = PENDING
     delivery.next_attempt_at = now
@@ -404,6 +418,7 @@ def webhook_deliveries_sweep(*, now=None) -> int:
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=PENDING, next_attempt_at__lte=now)
             .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=now - conf.requeue_after()))
+            .exclude(endpoint__partner__status=PartnerStatus.SUSPENDED)
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         )

@@ -7,3 +7,4 @@ from tests.orders.conftest import (  # noqa: F401
     product,
     roles,
 )
+from tests.webhooks.conftest import receiver  # noqa: F401
