@@ -149,6 +149,8 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60))
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Seconds a client is asked to wait (Retry-After) when the database or broker is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
 # Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
