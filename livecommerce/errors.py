@@ -9,6 +9,7 @@ drf-standardized-errors produces that shape for DRF's own exceptions; ``AppError
 domain's codes (``invalid_transition``, ``insufficient_inventory``, ...) through the same handler.
 """
 
+import contextlib
 import logging
 import sys
 
@@ -160,10 +161,9 @@ class ExceptionHandler(BaseExceptionHandler):
         return super().convert_known_exceptions(exc)
 
     def set_rollback(self) -> None:
-        try:
+        # If the connection is gone, so is its transaction.
+        with contextlib.suppress(*DEPENDENCY_ERRORS):
             super().set_rollback()
-        except DEPENDENCY_ERRORS:
-            pass  # the connection is gone; so is its transaction
 
     def get_headers(self, exc: exceptions.APIException) -> dict:
         headers = super().get_headers(exc)
