@@ -20,12 +20,20 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 DEVELOPMENT_SECRET_KEY = "dev-insecure-live-commerce-key-do-not-use-in-production"  # noqa: S105
 
-DEBUG = env.bool("DEBUG", default=True)
+# DEBUG is off unless the environment says DEBUG=true (scripts/dev.sh does). With DEBUG off the
+# development key is refused: at once when DEBUG=false is explicit, and, when DEBUG is not set
+# at all, as soon as the service is about to serve (livecommerce/wsgi.py), so management
+# commands (migrate, makemigrations --check) still run with nothing set.
+DEBUG_IS_SET = "DEBUG" in env.ENVIRON
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the development key; set SECRET_KEY in the environment when DEBUG is off."
-    )
+USES_DEVELOPMENT_KEY = SECRET_KEY == DEVELOPMENT_SECRET_KEY
+DEVELOPMENT_KEY_REFUSED = (
+    "SECRET_KEY is the development key; set SECRET_KEY in the environment when DEBUG is off "
+    "(or DEBUG=true for local development)."
+)
+if not DEBUG and USES_DEVELOPMENT_KEY and DEBUG_IS_SET:
+    raise ImproperlyConfigured(DEVELOPMENT_KEY_REFUSED)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -62,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "livecommerce.middleware.ResponseHeadersMiddleware",
+    "livecommerce.middleware.MetricsAccessMiddleware",
     "livecommerce.middleware.RequestSizeLimitMiddleware",
     "livecommerce.middleware.RejectNulCharactersMiddleware",
     "livecommerce.idempotency.IdempotencyMiddleware",
@@ -134,6 +144,21 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HTML pages (docs, chart): everything from this service. Redoc styles inline and runs a worker
+# from a blob: URL; nothing else needs more.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    ),
+)
+# /metrics: for a scraper showing METRICS_TOKEN as a Bearer token, or from these networks
+# (comma-separated CIDRs); with neither, nobody.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 # `check --deploy` also generates the OpenAPI schema and reports drf-spectacular's warnings as
@@ -145,6 +170,9 @@ SILENCED_SYSTEM_CHECKS = ["drf_spectacular.W001"]
 # --- Domain settings -------------------------------------------------------------------------
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=14)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Ports a webhook URL may name (public addresses); loopback/private ones with the setting above
+# may use any port.
+WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", cast=int, default=[443])
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60))
