@@ -5,12 +5,11 @@ page is for people in a browser, which cannot send a Bearer key: it uses the Dja
 and requires a staff user allowed to view ledger lines (finance staff; superusers).
 """
 
-import csv
 from datetime import date, timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +28,7 @@ from commissions.api.report_serializers import (
     report_csv_rows,
 )
 from livecommerce import money
+from livecommerce.csv_export import csv_lines, csv_response
 from livecommerce.schema import ErrorSerializer
 from partners.choices import StaffRole
 from partners.permissions import allow
@@ -45,27 +45,7 @@ class CSVRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return "".join(_csv_lines(data or [])).encode()
-
-
-class _Echo:
-    """A file-like object whose ``write`` returns what it is given, for a streaming csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(rows):
-    writer = csv.writer(_Echo())
-    for row in rows:
-        yield writer.writerow(row)
-
-
-def csv_response(rows, *, filename: str) -> StreamingHttpResponse:
-    """A streamed CSV download: the rows are written as the client reads them."""
-    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        return "".join(csv_lines(data or [])).encode()
 
 
 class ReportAPIView(APIView):
