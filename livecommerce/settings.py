@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_prometheus",
+    "axes",
     "livecommerce",
     "audit",
     "partners",
@@ -76,7 +77,22 @@ MIDDLEWARE = [
     "livecommerce.middleware.RejectNulCharactersMiddleware",
     "livecommerce.idempotency.IdempotencyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out admin login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins are rate-limited per client address by django-axes: after AXES_FAILURE_LIMIT
+# failures the address is locked out for AXES_COOLOFF_TIME (the API's keys are throttled
+# apart, in partners/throttling.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "livecommerce.urls"
 WSGI_APPLICATION = "livecommerce.wsgi.application"
@@ -181,6 +197,9 @@ API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
 # Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
+# Failed API authentications per client address (partners/throttling.py); over it, 429.
+FAILED_AUTH_RATE = env.str("FAILED_AUTH_RATE", default="20/min")
 
 # --- Django REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
