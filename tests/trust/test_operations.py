@@ -54,7 +54,7 @@ class TestRequestIds:
         assert headers == {"request_id": "req-abc"}
 
         class Task:
-            class request:  # noqa: N801 - Celery's task.request
+            class request:
                 request_id = "req-abc"
 
         logs._request_id_from_task(task_id="t1", task=Task)
