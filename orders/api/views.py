@@ -362,12 +362,18 @@ class OrderViewSet(
         "(422 `mixed_order`). A product the host app may not sell answers like an unknown one "
         "(400 `invalid_reference`); lines naming the same product are merged. A "
         "`live_session` must be broadcast on this host app; the order's creator is the "
-        "session's creator.",
+        "session's creator. A suspended brand's products cannot be ordered (409 "
+        "`brand_suspended`). A creator reads an order without the buyer, the shipping address "
+        "and the payment reference (null).",
         request=OrderCreateSerializer,
         responses={
             201: OrderSerializer,
             **_post_errors(
-                "insufficient_inventory", "mixed_order", "invalid_reference", *MONEY_400
+                "insufficient_inventory",
+                "brand_suspended",
+                "mixed_order",
+                "invalid_reference",
+                *MONEY_400,
             ),
         },
         examples=[
