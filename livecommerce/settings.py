@@ -306,6 +306,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Workers and beat log through LOGGING below (JSON lines with the request id), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
     "version": 1,

@@ -353,6 +353,21 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
                 lambda: queue_deliveries([delivery.pk], countdown=countdown), robust=True
             )
     _record_endpoint_health(endpoint.pk, result=result, at=now)
+    # One line per attempt for operators; in a worker it carries the request id of the request
+    # that published the event (livecommerce/logs.py).
+    logger.info(
+        "webhook delivery %s attempt %s: %s",
+        delivery.pk,
+        delivery.attempt_count,
+        delivery.status,
+        extra={
+            "delivery": delivery.pk,
+            "event": delivery.event_id,
+            "endpoint": endpoint.pk,
+            "status_code": result.status_code,
+            "latency_ms": result.latency_ms,
+        },
+    )
     return delivery.status
 
 

@@ -10,6 +10,7 @@ it when it is installed); the test is skipped where it is not reachable.
 import contextlib
 import io
 import itertools
+import json
 import socket
 import threading
 import uuid
@@ -81,6 +82,23 @@ class RoundRobinProxy:
     def close(self) -> None:
         self._closed = True
         self._listener.close()
+
+
+def _request_ids(processes, wanted) -> set[str]:
+    """The ``request_id`` of every JSON log line of ``processes`` that ``wanted`` picks."""
+    found = set()
+    for process in processes:
+        for text in process.log_dir.glob(f"{process.name}-*.log"):
+            for raw in text.read_text(errors="replace").splitlines():
+                if not raw.startswith("{"):
+                    continue
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue
+                if line.get("request_id") and wanted(line):
+                    found.add(line["request_id"])
+    return found
 
 
 def _rabbitmq_reachable() -> bool:
@@ -179,6 +197,14 @@ def test_two_web_instances_and_two_workers_sell_deliver_and_settle_once(
     # and both web instances served, and both workers were running
     assert all(proxy.served[port] > 0 for port in proxy.upstreams), proxy.served
     assert all(p.running for p in (*webs, *workers))
+
+    # and the request id of a request that published an event is in the log line the worker
+    # wrote when it sent the event's webhook (JSON logs, id carried in the task's headers)
+    web_ids = _request_ids(webs, lambda line: line.get("logger") == "livecommerce.request")
+    sent_ids = _request_ids(
+        workers, lambda line: str(line.get("message", "")).startswith("webhook delivery")
+    )
+    assert web_ids and sent_ids & web_ids, (len(web_ids), sorted(sent_ids)[:5])
 
     # no event delivered twice beyond at-least-once: one delivery per event and endpoint, each
     # succeeded once
