@@ -4,7 +4,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    DJANGO_SETTINGS_MODULE=livecommerce.settings
+    DJANGO_SETTINGS_MODULE=livecommerce.settings \
+    DEBUG=false
 
 WORKDIR /app
 COPY requirements.txt .

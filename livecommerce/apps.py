@@ -6,3 +6,8 @@ class LiveCommerceConfig(AppConfig):
 
     name = "livecommerce"
     verbose_name = "API plumbing"
+
+    def ready(self) -> None:
+        from livecommerce import logs, metrics  # noqa: F401  (record factory, Celery signals)
+
+        metrics.register()

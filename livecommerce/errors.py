@@ -9,16 +9,27 @@ drf-standardized-errors produces that shape for DRF's own exceptions; ``AppError
 domain's codes (``invalid_transition``, ``insufficient_inventory``, ...) through the same handler.
 """
 
+import contextlib
+import logging
+import sys
+
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from rest_framework import exceptions, status
+
+logger = logging.getLogger(__name__)
 
 # Domain error codes with the status each is sent with, so the docs can list them.
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "idempotency_key_reused": (422, "The Idempotency-Key was used before with another body."),
     "idempotency_key_in_use": (409, "A request with this Idempotency-Key is still running."),
     "idempotency_key_invalid": (400, "The Idempotency-Key header is empty or too long."),
+    "service_unavailable": (
+        503,
+        "The database or the broker is unreachable for a moment; retry after Retry-After.",
+    ),
     "request_too_large": (413, "The request body is larger than the service accepts."),
     "invalid_transition": (409, "The object's status does not allow this action."),
     "insufficient_inventory": (409, "Not enough inventory to reserve for the order."),
@@ -27,6 +38,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "no_commission_plan": (422, "No commission plan is in force for this order."),
     "amount_mismatch": (422, "The payment amount is not the order total."),
     "brand_not_enrolled": (422, "The host app may not sell this brand."),
+    "brand_suspended": (409, "The brand is suspended; its products cannot be ordered."),
+    "partner_suspended": (409, "The partner is suspended; nothing is sent to it."),
     "mixed_order": (422, "An order sells one brand's products in one currency."),
     "invalid_reference": (400, "A referenced object does not exist or is not visible."),
     "invalid_amount": (400, "The amount is not a valid non-negative decimal."),
@@ -52,6 +65,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_field": (400, "The endpoint does not know this field; check its spelling."),
     "invalid_page_size": (400, "page_size must be a whole number from 1 to 200."),
     "chart_link_invalid": (403, "The chart link is invalid or has expired; ask for a new one."),
+    "too_deep": (400, "Free-form JSON may be nested at most 10 levels deep."),
+    "too_large": (400, "Free-form JSON is over its size bound (4096 bytes)."),
+    "null_characters_not_allowed": (400, "Text may not hold the NUL character."),
 }
 
 
@@ -86,14 +102,78 @@ class AppValidationError(exceptions.ValidationError):
         super().__init__({attr: [message]} if attr else [message], code=code)
 
 
+def _dependency_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "a dependency is away", not "a bug": the database (a restart, a
+    connection ended by the server, a lock timeout) and the broker or Redis cache."""
+    from django.db import InterfaceError, OperationalError
+
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        from kombu.exceptions import OperationalError as BrokerError
+
+        errors.append(BrokerError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        errors += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+DEPENDENCY_ERRORS = _dependency_errors()
+
+
+def is_dependency_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) says the database or broker is away."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, DEPENDENCY_ERRORS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """503 ``service_unavailable`` with ``Retry-After``: the client should retry soon."""
+
+    status_code = 503
+    default_code = "service_unavailable"
+    default_detail = ERROR_CODES["service_unavailable"][1]
+
+    def __init__(self):
+        super().__init__()
+        self.wait = settings.SERVICE_UNAVAILABLE_RETRY_AFTER
+
+
+def service_unavailable_response() -> JsonResponse:
+    response = JsonResponse(
+        error_body(
+            "service_unavailable",
+            ERROR_CODES["service_unavailable"][1],
+            error_type="server_error",
+        ),
+        status=503,
+    )
+    response["Retry-After"] = str(settings.SERVICE_UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 class ExceptionHandler(BaseExceptionHandler):
-    """drf-standardized-errors' handler, keeping the ``attr`` of a domain error.
+    """drf-standardized-errors' handler, keeping the ``attr`` of a domain error, and turning
+    an unreachable database or broker into ``503 service_unavailable`` instead of a 500.
 
     DRF's own messages for a missing key or a body that is not JSON say what went wrong but not
     what to do; these say how to fix the request.
     """
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if is_dependency_error(exc):
+            logger.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+            return ServiceUnavailable()
         exc = super().convert_known_exceptions(exc)
         request = self.context.get("request")
         if request is None:
@@ -120,6 +200,11 @@ class ExceptionHandler(BaseExceptionHandler):
         if extra and data.get("errors"):
             data["errors"][0].update(extra)
         return data
+
+    def set_rollback(self) -> None:
+        # If the connection is gone, so is its transaction.
+        with contextlib.suppress(*DEPENDENCY_ERRORS):
+            super().set_rollback()
 
     def get_headers(self, exc: exceptions.APIException) -> dict:
         headers = super().get_headers(exc)
@@ -159,6 +244,11 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Django calls this inside its ``except`` block: an exception raised outside DRF (in a
+    # middleware such as idempotency's, or the session's) that says the database or broker is
+    # away is a 503 too.
+    if is_dependency_error(sys.exc_info()[1]):
+        return service_unavailable_response()
     return JsonResponse(
         error_body("error", "Server Error (500)", error_type="server_error"),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,4 +1,9 @@
-"""Request plumbing that runs before DRF: body size limits, NUL characters in the URL."""
+"""Request plumbing that runs before DRF: body size limits, NUL characters in the URL, the
+headers every answer carries (Cache-Control on the API, a Content-Security-Policy on HTML
+pages), and who may read ``/metrics``."""
+
+import hmac
+import ipaddress
 
 from django.conf import settings
 
@@ -51,3 +56,54 @@ class RejectNulCharactersMiddleware:
                 "parse_error", "The query string contains a NUL character.", status_code=400
             )
         return self.get_response(request)
+
+
+class ResponseHeadersMiddleware:
+    """``Cache-Control: no-store`` on every API answer, and a Content-Security-Policy on HTML.
+
+    API answers are about one caller and some show a secret once (an API key at creation, a
+    webhook signing secret at creation and rotation): no browser, proxy or CDN may keep them.
+    The HTML pages (Swagger UI, Redoc, the finance chart) load scripts and styles only from this
+    service (``CONTENT_SECURITY_POLICY``); Swagger UI's settings come from a script file of
+    its own (``SpectacularSwaggerSplitView``), so no inline script is needed.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/api/v1/"):
+            response.setdefault("Cache-Control", "no-store")
+        if response.get("Content-Type", "").startswith("text/html"):
+            response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+
+class MetricsAccessMiddleware:
+    """``/metrics`` only for a scraper that shows ``METRICS_TOKEN`` (``Authorization: Bearer``)
+    or calls from ``METRICS_ALLOWED_NETWORKS``; anyone else gets the JSON 404 any unknown path
+    gets. With neither set, the metrics are not served at all."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/metrics" and not self._allowed(request):
+            return error_response("not_found", "No such resource.", status_code=404)
+        return self.get_response(request)
+
+    def _allowed(self, request) -> bool:
+        token = settings.METRICS_TOKEN
+        if token:
+            given = request.META.get("HTTP_AUTHORIZATION", "")
+            if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return True
+        try:
+            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        except ValueError:
+            return False
+        return any(
+            address in ipaddress.ip_network(network, strict=False)
+            for network in settings.METRICS_ALLOWED_NETWORKS
+        )

@@ -20,12 +20,20 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 DEVELOPMENT_SECRET_KEY = "dev-insecure-live-commerce-key-do-not-use-in-production"  # noqa: S105
 
-DEBUG = env.bool("DEBUG", default=True)
+# DEBUG is off unless the environment says DEBUG=true (scripts/dev.sh does). With DEBUG off the
+# development key is refused: at once when DEBUG=false is explicit, and, when DEBUG is not set
+# at all, as soon as the service is about to serve (livecommerce/wsgi.py), so management
+# commands (migrate, makemigrations --check) still run with nothing set.
+DEBUG_IS_SET = "DEBUG" in env.ENVIRON
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the development key; set SECRET_KEY in the environment when DEBUG is off."
-    )
+USES_DEVELOPMENT_KEY = SECRET_KEY == DEVELOPMENT_SECRET_KEY
+DEVELOPMENT_KEY_REFUSED = (
+    "SECRET_KEY is the development key; set SECRET_KEY in the environment when DEBUG is off "
+    "(or DEBUG=true for local development)."
+)
+if not DEBUG and USES_DEVELOPMENT_KEY and DEBUG_IS_SET:
+    raise ImproperlyConfigured(DEVELOPMENT_KEY_REFUSED)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -45,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_prometheus",
+    "axes",
     "livecommerce",
     "audit",
     "partners",
@@ -53,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "livecommerce.logs.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -62,11 +72,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "livecommerce.middleware.ResponseHeadersMiddleware",
+    "livecommerce.middleware.MetricsAccessMiddleware",
     "livecommerce.middleware.RequestSizeLimitMiddleware",
     "livecommerce.middleware.RejectNulCharactersMiddleware",
     "livecommerce.idempotency.IdempotencyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out admin login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins are rate-limited per client address by django-axes: after AXES_FAILURE_LIMIT
+# failures the address is locked out for AXES_COOLOFF_TIME (the API's keys are throttled
+# apart, in partners/throttling.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "livecommerce.urls"
 WSGI_APPLICATION = "livecommerce.wsgi.application"
@@ -134,6 +161,21 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HTML pages (docs, chart): everything from this service. Redoc styles inline and runs a worker
+# from a blob: URL; nothing else needs more.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    ),
+)
+# /metrics: for a scraper showing METRICS_TOKEN as a Bearer token, or from these networks
+# (comma-separated CIDRs); with neither, nobody.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 # `check --deploy` also generates the OpenAPI schema and reports drf-spectacular's warnings as
@@ -155,12 +197,20 @@ LIVE_FEED_SYNC_SECONDS = env.float("LIVE_FEED_SYNC_SECONDS", default=300.0)
 LIVE_FEED_KEEPALIVE_SECONDS = env.float("LIVE_FEED_KEEPALIVE_SECONDS", default=15.0)
 LIVE_FEED_DB_THREADS = env.int("LIVE_FEED_DB_THREADS", default=4)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Ports a webhook URL may name (public addresses); loopback/private ones with the setting above
+# may use any port.
+WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", cast=int, default=[443])
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # A request still "in progress" after this long is taken to have died with its process.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60))
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Seconds a client is asked to wait (Retry-After) when the database or broker is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
 # Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
+# Failed API authentications per client address (partners/throttling.py); over it, 429.
+FAILED_AUTH_RATE = env.str("FAILED_AUTH_RATE", default="20/min")
 
 # --- Django REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -339,19 +389,34 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Workers and beat log through LOGGING below (JSON lines with the request id), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # JSON lines by default (python-json-logger), each with the request id; LOG_FORMAT=plain
+    # for a terminal.
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
     "filters": {"redact_secrets": {"()": "livecommerce.log_filters.RedactSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": env.str("LOG_FORMAT", default="json"),
             "filters": ["redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # One line per answered request (method, path, status, duration_ms, request_id).
+        "livecommerce.request": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
+    },
 }

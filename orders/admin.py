@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from livecommerce.admin import ReadOnlyAdmin, ReadOnlyInline
 from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product, Refund, RefundLine
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ReadOnlyAdmin):
     list_display = ("id", "brand", "sku", "title", "price", "currency", "inventory")
     list_filter = ("currency", "category")
     search_fields = ("id", "sku", "title")
@@ -14,22 +15,14 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(LiveSession)
-class LiveSessionAdmin(admin.ModelAdmin):
+class LiveSessionAdmin(ReadOnlyAdmin):
     list_display = ("id", "title", "producer", "creator", "status", "scheduled_start")
     list_filter = ("status",)
     search_fields = ("id", "title")
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    extra = 0
-    can_delete = False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class OrderEventInline(OrderLineInline):
@@ -37,7 +30,7 @@ class OrderEventInline(OrderLineInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     """Orders change only through their services (locks, status table, ledger), never here."""
 
     list_display = ("id", "status", "host_app", "brand", "currency", "total", "created")
@@ -45,25 +38,13 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("id", "buyer_reference", "payment_reference")
     inlines = (OrderLineInline, OrderEventInline)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 class RefundLineInline(OrderLineInline):
     model = RefundLine
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "order", "amount", "restock", "created")
     search_fields = ("id", "order__id")
     inlines = (RefundLineInline,)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,17 +1,24 @@
 from django.contrib import admin
+from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
+from livecommerce.admin import ReadOnlyAdmin, ReadOnlyInline
 from partners.models import APIKey, Enrollment, Partner, WebhookEndpoint
 
+# The library's own key model authenticates nothing here (partners.APIKey does); its admin page
+# would let staff "create keys" that no request can use.
+if admin.site.is_registered(LibraryAPIKey):
+    admin.site.unregister(LibraryAPIKey)
 
-class EnrollmentInline(admin.TabularInline):
+
+class EnrollmentInline(ReadOnlyInline):
     model = Enrollment
     fk_name = "host_app"
-    extra = 0
-    autocomplete_fields = ["brand"]
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(ReadOnlyAdmin):
+    """Partners are onboarded, suspended and changed through the API (audited)."""
+
     list_display = [
         "id",
         "name",
@@ -28,8 +35,9 @@ class PartnerAdmin(admin.ModelAdmin):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
-    """Keys are issued through the API or ``create_staff_key``; the admin only shows and revokes."""
+class APIKeyAdmin(ReadOnlyAdmin):
+    """Keys are issued and revoked through the API or ``create_staff_key`` (audited); the admin
+    only shows them."""
 
     list_display = ["id", "name", "prefix", "partner", "role", "created", "last_used", "revoked"]
     list_filter = ["role", "revoked"]
@@ -47,12 +55,9 @@ class APIKeyAdmin(admin.ModelAdmin):
     ]
     exclude = ["hashed_key"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdmin):
     """Support's view of the partners' webhook endpoints, read-only.
 
     The signing secrets are never shown here: a partner reads its secret once, at creation or
@@ -76,6 +81,3 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "created",
         "updated",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False

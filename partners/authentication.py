@@ -14,6 +14,7 @@ from rest_framework import authentication, exceptions
 
 from partners.choices import PartnerKind, StaffRole
 from partners.models import APIKey, Partner
+from partners.throttling import FailedAuthenticationThrottle
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,17 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
+        # Failed attempts are counted per client address; over the limit, 429 before any lookup.
+        throttle = FailedAuthenticationThrottle(request)
+        throttle.check()
+        try:
+            api_key = self._key_from(header)
+        except exceptions.AuthenticationFailed:
+            throttle.failed()
+            raise
+        return self._caller(api_key)
+
+    def _key_from(self, header: list[bytes]) -> APIKey:
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'.")
         try:
@@ -84,6 +96,9 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.")
+        return api_key
+
+    def _caller(self, api_key: APIKey):
         if api_key.partner is not None and not api_key.partner.is_active:
             raise exceptions.PermissionDenied("The partner this key belongs to is suspended.")
         self._touch(api_key)

@@ -13,7 +13,8 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework import serializers
 
-from partners.models import Event, EventRecipient, WebhookDelivery, WebhookEndpoint
+from partners.choices import PartnerStatus
+from partners.models import Event, EventRecipient, Partner, WebhookDelivery, WebhookEndpoint
 from partners.webhooks.choices import WebhookEndpointStatus
 
 _created_field = serializers.DateTimeField()
@@ -34,6 +35,32 @@ def event_payload(event: Event) -> dict:
 def event_body(event: Event) -> str:
     """The exact JSON text a webhook carries (stored on the event at publication)."""
     return event.body or json.dumps(event_payload(event), separators=(",", ":"))
+
+
+def event_body_redacted(event: Event, hidden: frozenset[str]) -> str:
+    """The JSON text of the event with the ``hidden`` fields of its data set to null."""
+    from partners.least_data import redact
+
+    payload = json.loads(event_body(event))
+    payload["data"] = redact(payload["data"], hidden)
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def _suspended(partner_ids: set[str]) -> set[str]:
+    if not partner_ids:
+        return set()
+    return set(
+        Partner.objects.filter(pk__in=partner_ids, status=PartnerStatus.SUSPENDED).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _active(partner_ids: Iterable[str | None]) -> list[str]:
+    """The recipients that are not suspended: a suspended partner is told nothing (neither on
+    ``GET /events`` nor by webhook) of what happens while it is suspended."""
+    wanted = {pid for pid in partner_ids if pid}
+    return sorted(wanted - _suspended(wanted))
 
 
 def event_publish(
@@ -59,7 +86,7 @@ def event_publish(
     # ``created`` is set by the database insert, so the body is written just after it.
     event.body = event_body(event)
     Event.objects.filter(pk=event.pk).update(body=event.body)
-    recipients = sorted({pid for pid in partner_ids if pid})
+    recipients = _active(partner_ids)
     EventRecipient.objects.bulk_create(
         [EventRecipient(event=event, partner_id=pid) for pid in recipients]
     )
@@ -126,8 +153,9 @@ def event_publish_many(
             )
     else:
         Event.objects.bulk_update(created, ["body"])
+    suspended = _suspended({pid for _, _, _, pids in events for pid in pids if pid})
     recipients = [
-        (event, sorted({pid for pid in partner_ids if pid}))
+        (event, sorted({pid for pid in partner_ids if pid} - suspended))
         for event, (_, _, _, partner_ids) in zip(created, events, strict=True)
     ]
     EventRecipient.objects.bulk_create(

@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from audit.services import audit_record, field_changes
 from livecommerce.errors import AppValidationError
-from partners.choices import BrandAccess, PartnerKind
-from partners.models import APIKey, Enrollment, Partner
+from partners.choices import BrandAccess, PartnerKind, PartnerStatus
+from partners.models import APIKey, Enrollment, Partner, WebhookDelivery
+from partners.webhooks.choices import WebhookDeliveryStatus
 
 _UNSET = object()
 # What the audit trail records of a partner and of a key (never the key or its hash).
@@ -118,6 +119,17 @@ def partner_update(*, partner: Partner, actor=None, **changes) -> Partner:
             fields.append(field)
     if fields:
         partner.save(update_fields=[*fields, "updated"])
+    if "status" in changes and partner.status == PartnerStatus.SUSPENDED:
+        # Nothing pending goes out to a suspended partner (its webhooks carry buyers' data);
+        # events published while it is suspended are not addressed to it at all.
+        WebhookDelivery.objects.filter(
+            endpoint__partner=partner, status=WebhookDeliveryStatus.PENDING
+        ).update(
+            status=WebhookDeliveryStatus.FAILED,
+            next_attempt_at=None,
+            enqueued_at=None,
+            last_error="partner suspended",
+        )
     if changed := field_changes(before, partner):
         audit_record(actor=actor, action="partner.updated", target=partner, changes=changed)
     return partner

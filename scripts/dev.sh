@@ -15,6 +15,8 @@ VIEWERS="${VIEWERS:-40}"  # viewers in the scenario
 # money settles today), and the simulated fulfillment partner's webhook receiver on loopback is
 # allowed. Set them yourself to see production behaviour.
 export RETURN_WINDOW_DAYS="${RETURN_WINDOW_DAYS:-0}"
+# Local development: DEBUG on (with it off the service refuses the development SECRET_KEY).
+export DEBUG="${DEBUG:-true}"
 export WEBHOOK_ALLOW_PRIVATE_URLS="${WEBHOOK_ALLOW_PRIVATE_URLS:-true}"
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's second command: install what the tests need, make sure PostgreSQL and Redis are
-# running on localhost (start them if installed but stopped), then lint and run the whole suite.
+# The README's second command: install what the tests need, make sure PostgreSQL and Redis (and,
+# if installed, RabbitMQ) are running on localhost (start them if installed but stopped), then
+# lint and run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,21 @@ if ! redis_up; then
   fi
   redis_up || missing+=("Redis (install it, e.g. 'apt-get install redis-server')")
 fi
+
+rabbitmq_up() { "$PYTHON" - <<'PY' 2>/dev/null
+import socket; socket.create_connection(("127.0.0.1", 5672), 1)
+PY
+}
+
+# Optional: the scaled-out system test also runs on RabbitMQ (guest/guest), and says it skipped
+# where RabbitMQ is not installed.
+echo "==> Checking RabbitMQ on 127.0.0.1:5672 (optional)"
+if ! rabbitmq_up && command -v rabbitmq-server >/dev/null 2>&1; then
+  echo "    RabbitMQ is installed but stopped: starting it"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do rabbitmq_up && break; sleep 1; done
+fi
+rabbitmq_up || echo "    RabbitMQ not running: tests/system/test_scaled_out.py[rabbitmq] will skip"
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: partners of each kind, their keys, and API clients."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from partners.choices import StaffRole
@@ -23,6 +24,14 @@ def client_for(partner=None, role: str = "") -> KeyedClient:
     """A client holding a fresh key for ``partner`` or for a staff ``role``."""
     _, raw = api_key_create(name="test", partner=partner, role=role)
     return KeyedClient(raw, partner=partner, role=role)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty default cache (throttle counts, failed authentications
+    per address: every test client calls from 127.0.0.1)."""
+    cache.clear()
+    yield
 
 
 @pytest.fixture

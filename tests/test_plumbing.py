@@ -222,10 +222,11 @@ class TestOperations:
         assert response.status_code == 503
         assert "Broker()" in response.json()
 
-    def test_metrics_are_prometheus_text(self, api_client):
+    def test_metrics_are_prometheus_text(self, api_client, settings):
+        settings.METRICS_TOKEN = "scraper-token"
         api_client.get("/healthz")
 
-        response = api_client.get("/metrics")
+        response = api_client.get("/metrics", HTTP_AUTHORIZATION="Bearer scraper-token")
 
         assert response.status_code == 200
         assert b"django_http_requests_total_by_method_total" in response.content

@@ -6,7 +6,6 @@ signed link that a finance key asks for (``POST /reports/chart-links``), or with
 admin login of a staff user allowed to view ledger lines (finance staff; superusers).
 """
 
-import csv
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -14,7 +13,7 @@ from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +36,7 @@ from commissions.api.report_serializers import (
 from livecommerce import money
 from livecommerce.api import validated_input
 from livecommerce.errors import error_response
+from livecommerce.csv_export import csv_lines, csv_response
 from livecommerce.schema import ErrorSerializer
 from partners.choices import StaffRole
 from partners.models import APIKey
@@ -54,27 +54,7 @@ class CSVRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return "".join(_csv_lines(data or [])).encode()
-
-
-class _Echo:
-    """A file-like object whose ``write`` returns what it is given, for a streaming csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(rows):
-    writer = csv.writer(_Echo())
-    for row in rows:
-        yield writer.writerow(row)
-
-
-def csv_response(rows, *, filename: str) -> StreamingHttpResponse:
-    """A streamed CSV download: the rows are written as the client reads them."""
-    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        return "".join(csv_lines(data or [])).encode()
 
 
 class ReportAPIView(APIView):

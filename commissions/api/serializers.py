@@ -127,10 +127,12 @@ class BreakdownLineSerializer(serializers.Serializer):
     sku = serializers.CharField()
     quantity = serializers.IntegerField()
     paid = AmountField()
-    platform_commission = AmountField()
+    platform_commission = AmountField(allow_null=True)
     creator_commission = AmountField()
-    fulfillment_fee = AmountField(help_text="The fulfillment rate's share plus the fixed fee's")
-    brand_net = AmountField()
+    fulfillment_fee = AmountField(
+        allow_null=True, help_text="The fulfillment rate's share plus the fixed fee's"
+    )
+    brand_net = AmountField(allow_null=True)
     refunded = AmountField(help_text="What refunds have taken back of this line so far")
     rates = RatesSerializer()
 
@@ -140,21 +142,21 @@ class BreakdownTotalsSerializer(serializers.Serializer):
 
     paid = AmountField()
     refunded = AmountField()
-    platform_commission = AmountField()
+    platform_commission = AmountField(allow_null=True)
     creator_commission = AmountField()
-    fulfillment_fees = AmountField()
+    fulfillment_fees = AmountField(allow_null=True)
     shipping = AmountField()
     tax = AmountField()
-    brand_net = AmountField()
+    brand_net = AmountField(allow_null=True)
 
 
 class RefundLineReversalSerializer(serializers.Serializer):
     line = serializers.CharField()
     amount = AmountField()
-    platform_commission = AmountField()
+    platform_commission = AmountField(allow_null=True)
     creator_commission = AmountField()
-    fulfillment_fee = AmountField()
-    brand_net = AmountField()
+    fulfillment_fee = AmountField(allow_null=True)
+    brand_net = AmountField(allow_null=True)
 
 
 class RefundReversalSerializer(serializers.Serializer):
@@ -164,19 +166,21 @@ class RefundReversalSerializer(serializers.Serializer):
     entry = serializers.CharField(help_text="The ledger entry that posted the reversal")
     created = serializers.DateTimeField()
     amount = AmountField()
-    platform_commission = AmountField()
+    platform_commission = AmountField(allow_null=True)
     creator_commission = AmountField()
-    fulfillment_fees = AmountField()
+    fulfillment_fees = AmountField(allow_null=True)
     shipping = AmountField()
     tax = AmountField()
-    brand_net = AmountField()
+    brand_net = AmountField(allow_null=True)
     lines = RefundLineReversalSerializer(many=True)
 
 
 class AppliedPlanSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
-    fulfillment_fee_fixed = AmountField(help_text="Per order, as applied at payment")
+    fulfillment_fee_fixed = AmountField(
+        allow_null=True, help_text="Per order, as applied at payment"
+    )
 
 
 class OrderBreakdownSerializer(serializers.Serializer):

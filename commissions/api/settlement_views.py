@@ -1,10 +1,8 @@
 """Settlements: runs (finance), settlements and their lines (finance; a payee its own), payouts."""
 
-import csv
 from collections.abc import Iterator
 from datetime import UTC
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -30,6 +28,7 @@ from commissions.api.settlement_serializers import (
 from commissions.settlement_filters import SettlementFilter, SettlementRunFilter
 from livecommerce import money
 from livecommerce.api import validated_input
+from livecommerce.csv_export import csv_response
 from livecommerce.pagination import CursorPagination
 from livecommerce.schema import error_responses
 from partners.choices import PartnerKind, StaffRole
@@ -94,16 +93,8 @@ class SettlementLinePagination(CursorPagination):
     ordering = ("id",)
 
 
-class _Echo:
-    """A file-like object whose ``write`` hands back what it was given (for csv.writer)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(queryset) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(LINE_FIELDS)
+def _csv_rows(queryset) -> Iterator[list]:
+    yield LINE_FIELDS
     rows = queryset.values_list(
         "id",
         "entry_id",
@@ -128,7 +119,7 @@ def _csv_lines(queryset) -> Iterator[str]:
         debit,
         credit,
     ) in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
+        yield (
             [
                 line_id,
                 entry,
@@ -247,11 +238,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         settlement = self.get_object()
         queryset = settlements.settlement_lines(settlement=settlement)
         if _wants_csv(request):
-            response = StreamingHttpResponse(
-                _csv_lines(queryset), content_type="text/csv; charset=utf-8"
-            )
-            response["Content-Disposition"] = f'attachment; filename="{settlement.pk}-lines.csv"'
-            return response
+            return csv_response(_csv_rows(queryset), filename=f"{settlement.pk}-lines.csv")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(SettlementLineSerializer(page, many=True).data)
 

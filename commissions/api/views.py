@@ -20,6 +20,7 @@ from commissions.filters import CommissionPlanFilter, LedgerEntryFilter
 from commissions.models import LedgerEntry
 from livecommerce.api import validated_input
 from livecommerce.schema import error_responses
+from partners import least_data
 from partners.choices import PartnerKind, StaffRole
 from partners.permissions import ActionPermissionsMixin, allow
 
@@ -183,9 +184,9 @@ class OrderBreakdownView(APIView):
     def get(self, request, pk: str):
         order = selectors.order_for_breakdown(caller=request.user, order_id=pk)
         breakdown = selectors.order_breakdown(order=order)
-        return Response(
-            OrderBreakdownSerializer(breakdown, context={"currency": order.currency}).data
-        )
+        data = OrderBreakdownSerializer(breakdown, context={"currency": order.currency}).data
+        # A creator sees its own commission, not the other parties' shares (least data).
+        return Response(least_data.view_for(request.user, data))
 
 
 @extend_schema_view(

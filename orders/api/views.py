@@ -467,7 +467,8 @@ class OrderViewSet(
         return orders if self.action in ("list", "retrieve") else orders.prefetch_related(None)
 
     def _out(self, order) -> dict:
-        return OrderSerializer(selectors.order_list(caller=self.request.user).get(pk=order.pk)).data
+        order = selectors.order_list(caller=self.request.user).get(pk=order.pk)
+        return OrderSerializer(order, context=self.get_serializer_context()).data
 
     @extend_schema(
         summary="Place an order",
@@ -482,13 +483,19 @@ class OrderViewSet(
         "(422 `mixed_order`). A product the host app may not sell answers like an unknown one "
         "(400 `invalid_reference`); lines naming the same product are merged. A "
         "`live_session` must be broadcast on this host app; the order's creator is the "
-        "session's creator.",
+        "session's creator. A suspended brand's products cannot be ordered (409 "
+        "`brand_suspended`). A creator reads an order without the buyer, the shipping address "
+        "and the payment reference (null).",
         request=OrderCreateSerializer,
         responses={
             201: OrderSerializer,
             **_with_available(
                 _post_errors(
-                    "insufficient_inventory", "mixed_order", "invalid_reference", *MONEY_400
+                    "insufficient_inventory",
+                    "brand_suspended",
+                    "mixed_order",
+                    "invalid_reference",
+                    *MONEY_400,
                 )
             ),
         },
@@ -671,4 +678,6 @@ class OrderViewSet(
     def events(self, request, pk=None):
         order = self.get_object()
         page = self.paginate_queryset(selectors.order_event_list(order=order))
-        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            OrderEventSerializer(page, many=True, context={"request": request}).data
+        )

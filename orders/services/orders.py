@@ -32,6 +32,7 @@ from orders.services.refunds import refund_everything_left
 from orders.services.stock import stock_changed
 from orders.status import order_move
 from partners.events import event_publish_many
+from partners.choices import PartnerStatus
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,13 @@ def order_create(
             attr="lines",
         )
     brand_id, currency = products[0].brand_id, products[0].currency
+    # A suspended brand sells nothing, on any host app (finding 3 of issue 18).
+    if Partner.objects.filter(pk=brand_id, status=PartnerStatus.SUSPENDED).exists():
+        raise AppError(
+            "brand_suspended",
+            f"Brand {brand_id} is suspended; its products cannot be ordered.",
+            attr="lines",
+        )
 
     session = None
     if live_session_id:

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from partners import least_data
 from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks.choices import ALL_EVENTS, EVENT_TYPES, WebhookEndpointStatus
 
@@ -140,6 +141,12 @@ class EventSerializer(serializers.ModelSerializer):
         model = Event
         fields = ["id", "type", "created", "sequence", "livemode", "data"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        # A creator reads no buyer data in events either (partners/least_data.py).
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        return least_data.view_for(request.user, data) if request is not None else data
 
 
 class WebhookTestInputSerializer(serializers.Serializer):

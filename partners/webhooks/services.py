@@ -22,7 +22,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from livecommerce.errors import AppError, AppValidationError
-from partners.events import event_body, event_publish
+from partners import least_data
+from partners.choices import PartnerStatus
+from partners.events import event_body, event_body_redacted, event_publish
 from partners.models import Event, Partner, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks import conf, sending, signing
 from partners.webhooks.choices import (
@@ -426,7 +428,7 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event", "endpoint")
+            .select_related("event", "endpoint", "endpoint__partner")
             .filter(pk=delivery_id)
             .first()
         )
@@ -438,14 +440,17 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
         if delivery.next_attempt_at > now + DUE_TOLERANCE:
             return "not_due"
         endpoint = delivery.endpoint
-        if endpoint.status != ENABLED:
+        if endpoint.status != ENABLED or _partner_suspended(endpoint):
+            # A suspended partner's payloads no longer go out, whatever queued them (a task
+            # queued before the suspension, a retry, a replay, the sweeper).
+            disabled = endpoint.status != ENABLED
             delivery.status = FAILED
             delivery.next_attempt_at = delivery.enqueued_at = None
-            delivery.last_error = "endpoint disabled"
+            delivery.last_error = "endpoint disabled" if disabled else "partner suspended"
             delivery.save(
                 update_fields=["status", "next_attempt_at", "enqueued_at", "last_error", "updated"]
             )
-            return "endpoint_disabled"
+            return "endpoint_disabled" if disabled else "partner_suspended"
 
         try:
             result = _send(delivery, now=now)
@@ -487,7 +492,26 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
                 lambda: queue_deliveries([delivery.pk], countdown=countdown), robust=True
             )
     _record_endpoint_health(endpoint.pk, result=result, at=now)
+    # One line per attempt for operators; in a worker it carries the request id of the request
+    # that published the event (livecommerce/logs.py).
+    logger.info(
+        "webhook delivery %s attempt %s: %s",
+        delivery.pk,
+        delivery.attempt_count,
+        delivery.status,
+        extra={
+            "delivery": delivery.pk,
+            "event": delivery.event_id,
+            "endpoint": endpoint.pk,
+            "status_code": result.status_code,
+            "latency_ms": result.latency_ms,
+        },
+    )
     return delivery.status
+
+
+def _partner_suspended(endpoint: WebhookEndpoint) -> bool:
+    return Partner.objects.filter(pk=endpoint.partner_id, status=PartnerStatus.SUSPENDED).exists()
 
 
 def _send(delivery: WebhookDelivery, *, now) -> sending.SendResult:
@@ -496,7 +520,10 @@ def _send(delivery: WebhookDelivery, *, now) -> sending.SendResult:
         target = check_webhook_url(endpoint.url, allow_private=conf.allow_private_urls())
     except WebhookURLNotAllowed as exc:
         return sending.SendResult(None, 0, f"URL not allowed: {exc}"[:500], "")
-    body = event_body(event)
+    # A creator's endpoint gets the event as a creator may read it (partners/least_data.py);
+    # every other endpoint the body stored at publication.
+    hidden = least_data.hidden_fields(endpoint.partner.kind)
+    body = event_body(event) if not hidden else event_body_redacted(event, hidden)
     headers = {
         "webhook-id": event.pk,
         "webhook-timestamp": str(int(now.timestamp())),
@@ -521,6 +548,8 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
     )
     if delivery.endpoint.status != ENABLED:
         raise AppError("webhook_endpoint_disabled")
+    if _partner_suspended(delivery.endpoint):
+        raise AppError("partner_suspended")
     now = timezone.now()
     delivery.status = PENDING
     delivery.next_attempt_at = now
@@ -543,6 +572,7 @@ def webhook_deliveries_sweep(*, now=None) -> int:
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=PENDING, next_attempt_at__lte=now)
             .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=now - conf.requeue_after()))
+            .exclude(endpoint__partner__status=PartnerStatus.SUSPENDED)
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         )

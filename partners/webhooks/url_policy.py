@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated (RFC 3879), still routed inside
 
 
 class WebhookURLNotAllowed(ValueError):
@@ -31,6 +32,12 @@ class CheckedURL:
     host: str
     port: int
     addresses: tuple[str, ...]
+
+
+def _allowed_ports() -> tuple[int, ...]:
+    from django.conf import settings
+
+    return tuple(int(p) for p in getattr(settings, "WEBHOOK_ALLOWED_PORTS", (443,)))
 
 
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -53,15 +60,25 @@ def address_kind(ip: IPAddress) -> str:
         return address_kind(embedded)
     if ip.is_unspecified or ip.is_multicast or ip.is_link_local or ip.is_reserved:
         return "forbidden"
-    if ip.is_loopback or ip.is_private:
+    if ip.is_loopback or ip.is_private or ip in _SITE_LOCAL:
         return "local"
     if ip.is_global:
         return "public"
     return "forbidden"  # e.g. carrier-grade NAT space, neither private nor global
 
 
-def check_webhook_url(url: str, *, allow_private: bool) -> CheckedURL:
-    """Resolve ``url``'s host and return it with its addresses, or raise WebhookURLNotAllowed."""
+def check_webhook_url(
+    url: str, *, allow_private: bool, allowed_ports: tuple[int, ...] | None = None
+) -> CheckedURL:
+    """Resolve ``url``'s host and return it with its addresses, or raise WebhookURLNotAllowed.
+
+    The port must be one of ``allowed_ports`` (``WEBHOOK_ALLOWED_PORTS``, default 443) unless
+    private URLs are allowed and every address is local: ``https://1.1.1.1:6379/`` would make
+    the service talk to a Redis-like port. Messages never name the addresses the host resolved
+    to: internal DNS answers are not the partner's to read.
+    """
+    if allowed_ports is None:
+        allowed_ports = _allowed_ports()
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -86,9 +103,13 @@ def check_webhook_url(url: str, *, allow_private: bool) -> CheckedURL:
         kind = address_kind(ipaddress.ip_address(address.split("%", 1)[0]))
         if kind == "forbidden" or (kind == "local" and not allow_private):
             raise WebhookURLNotAllowed(
-                f"The host {host} resolves to {address}, which is not a public address."
+                f"The host {host} resolves to an address that is not public."
             )
         kinds.add(kind)
-    if scheme == "http" and not (allow_private and kinds == {"local"}):
+    local_only = allow_private and kinds == {"local"}
+    if scheme == "http" and not local_only:
         raise WebhookURLNotAllowed("Webhook URLs must use https.")
+    if port not in allowed_ports and not local_only:
+        ports = ", ".join(str(p) for p in allowed_ports)
+        raise WebhookURLNotAllowed(f"Webhook URLs must use port {ports}.")
     return CheckedURL(url=url, scheme=scheme, host=host, port=port, addresses=addresses)

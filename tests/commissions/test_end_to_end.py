@@ -106,7 +106,7 @@ def test_order_to_breakdown(
     assert ok(host_client.get(url))["status"] == "completed"
 
     # then the breakdown is docs/ledger.md's walk-through, to the cent
-    breakdown = ok(creator_client.get(f"{url}/breakdown"))
+    breakdown = ok(brand_client.get(f"{url}/breakdown"))
     assert breakdown["totals"] == {
         "paid": "74.64",
         "refunded": "19.99",
@@ -119,6 +119,10 @@ def test_order_to_breakdown(
     }
     assert [line["paid"] for line in breakdown["lines"]] == ["39.98", "24.50"]
     assert [r["brand_net"] for r in breakdown["refunds"]] == ["16.33"]
+    # the creator sees its own commission, not the other parties' shares (least data)
+    creators = ok(creator_client.get(f"{url}/breakdown"))["totals"]
+    assert creators["creator_commission"] == "2.22"
+    assert creators["platform_commission"] is creators["brand_net"] is None
 
     # and each partner's balance is available now, and its entries show only its lines
     for client, available in (

@@ -18,9 +18,14 @@ def live_server() -> Iterator[LiveServer]:
     server.stop()
 
 
+# Every webhook body the receiver got, with its path (the world gives each partner its own).
+RECEIVED: list[tuple[str, str]] = []
+
+
 class _Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        RECEIVED.append((self.path, body.decode(errors="replace")))
         self.send_response(204)
         self.end_headers()
 

@@ -19,6 +19,7 @@ Every request runs in a savepoint that is rolled back afterwards, so one world (
 ``tests.security.world``) serves every row and each answer depends on the row alone.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,7 +33,17 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from tests.security.world import PARTNER_ROLES, World, build_world
+from partners.models import WebhookDelivery
+from partners.webhooks.services import webhook_delivery_attempt
+from tests.security.conftest import RECEIVED
+from tests.security.world import (
+    BUYER_EMAIL,
+    BUYER_STREET,
+    PARTNER_ROLES,
+    PAYMENT_REFERENCE_PREFIX,
+    World,
+    build_world,
+)
 
 ROLES = ("ops", "finance", *PARTNER_ROLES)
 CALLERS = (*ROLES, "no key")
@@ -381,6 +392,80 @@ def _leaks(response, world: World, caller: str) -> set[str]:
     return {found for found in _foreign_ids(world, caller) if found in body}
 
 
+# --- Field-level views (least data) ---------------------------------------------------------------
+# What a partner of each kind may not read, even of an object it may see: a creator sees the
+# orders it earns on (id, lines, amounts, its commission), never the buyer's contact, address or
+# payment reference, nor the platform's, fulfillment partner's or brand's shares.
+BUYER_DATA = (BUYER_EMAIL, BUYER_STREET, PAYMENT_REFERENCE_PREFIX)
+OTHER_SHARES = ("platform_commission", "fulfillment_fee", "fulfillment_fees", "brand_net")
+FIELD_LEVEL_HIDDEN = {"creator": BUYER_DATA}
+
+
+def _hidden_values(data, names: tuple[str, ...]) -> list[str]:
+    """Paths of keys in ``names`` that hold a value other than null, at any depth."""
+    found, stack = [], [("", data)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in names and value is not None:
+                    found.append(f"{path}.{key}")
+                stack.append((f"{path}.{key}", value))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", value) for i, value in enumerate(item))
+    return found
+
+
+def _hidden_fields_shown(response, caller: str) -> list[str]:
+    if caller not in FIELD_LEVEL_HIDDEN or response.status_code != 200:
+        return []
+    body = response.content.decode(errors="replace")
+    shown = [text for text in FIELD_LEVEL_HIDDEN[caller] if text in body]
+    # Other parties' shares, in what describes an order (its breakdown, its events). A payee's
+    # own settlement is the contract's statement of what it was paid (gross, the deductions,
+    # net_payout), so it is not an order view.
+    order_view = response.request["PATH_INFO"].startswith(("/api/v1/orders", "/api/v1/events"))
+    if order_view and response.get("Content-Type", "").startswith("application/json"):
+        shown += _hidden_values(response.json(), OTHER_SHARES)
+    return shown
+
+
+@pytest.mark.django_db
+def test_the_field_level_views_can_see_what_they_hide(world, callers):
+    """The check above can fail: the host app, which may read the buyer, does read it."""
+    order = world.tenants["a"].orders["paid"]
+    host = callers["host_app"].get(f"/api/v1/orders/{order}")
+    assert _hidden_fields_shown(host, "creator"), host.content[:300]
+    brand = callers["brand"].get(f"/api/v1/orders/{order}/breakdown")
+    assert _hidden_values(brand.json(), OTHER_SHARES)
+    creator = callers["creator"].get(f"/api/v1/orders/{order}")
+    assert creator.status_code == 200 and creator.json()["id"] == order
+    assert _hidden_fields_shown(creator, "creator") == []
+
+
+@pytest.mark.django_db
+def test_webhook_bodies_sent_to_a_creator_hold_no_buyer_contact(world):
+    """Every body the world's receiver got for a creator's endpoint (both tenants) holds none
+    of the buyer's data, while the host app's hold it (so the check can fail)."""
+    # The world is built in a transaction that is never committed, so nothing was queued:
+    # each delivery of the creators' and host apps' endpoints is sent here, as the task would.
+    RECEIVED.clear()
+    for tenant in world.tenants.values():
+        for role in ("creator", "host_app"):
+            for delivery_id in WebhookDelivery.objects.filter(
+                endpoint_id=tenant.endpoints[role], status="pending"
+            ).values_list("pk", flat=True):
+                webhook_delivery_attempt(delivery_id=delivery_id)
+    by_role: dict[str, list[str]] = {}
+    for path, body in RECEIVED:
+        by_role.setdefault(path.rsplit("/", 1)[-1], []).append(body)
+    assert by_role.get("creator"), sorted(by_role)
+    for body in by_role["creator"]:
+        assert not [text for text in BUYER_DATA if text in body], body[:300]
+        assert json.loads(body)["data"].get("buyer", None) is None
+    assert any(BUYER_EMAIL in body for body in by_role["host_app"])
+
+
 @pytest.mark.parametrize("operation_key", sorted(set(ACCESS) | set(published_operations())))
 @pytest.mark.django_db
 @override_settings(LIVE_FEED_SYNC_SECONDS=0, LIVE_FEED_POLL_SECONDS=0)  # one read, then close
@@ -437,6 +522,8 @@ def test_each_role_gets_only_what_the_contract_allows(operation_key, world, call
                     failures.append(f"{where}, expected one of {sorted(allowed)}")
                 if caller in PARTNER_ROLES and (leaked := _leaks(response, world, caller)):
                     failures.append(f"{where} shows another partner's {sorted(leaked)}")
+                if hidden := _hidden_fields_shown(response, caller):
+                    failures.append(f"{where} shows what {caller} may not read: {hidden}")
 
     # A list, filtered by another tenant's partners and objects, still shows nothing of theirs.
     if method == "GET" and not has_id:

@@ -176,7 +176,11 @@ class TestKeys:
         # (the SQL that stores them is logged, redacted: a secret is stored readable, to sign)
         assert WebhookAttempt.objects.filter(succeeded=True).exists()
         logged = service_log.getvalue()
-        assert 'INSERT INTO "partners_webhookendpoint"' in logged
+        # the service writes JSON lines (livecommerce/logs.py); read their messages
+        messages = "\n".join(
+            json.loads(line)["message"] for line in logged.splitlines() if line.startswith("{")
+        )
+        assert 'INSERT INTO "partners_webhookendpoint"' in messages
         assert "whsec_[redacted]" in logged
         for secret in (created["secret"], rotated["secret"]):
             assert secret.removeprefix("whsec_") not in logged

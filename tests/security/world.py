@@ -25,6 +25,10 @@ from partners.models import Event, WebhookDelivery
 from partners.services import api_key_create
 
 PARTNER_ROLES = ("host_app", "fulfillment", "brand", "creator")
+# The buyer's contact on every order of the world: a creator may never read it (least data).
+BUYER_EMAIL = "buyer@example.com"
+BUYER_STREET = "742 Evergreen Terrace"
+PAYMENT_REFERENCE_PREFIX = "pi_world_"
 STAFF_ROLES = ("ops", "finance")
 
 
@@ -131,7 +135,12 @@ def _tenant(name: str, ops: APIClient, receiver_url: str | None) -> Tenant:
             endpoint = _ok(
                 tenant.client(role).post(
                     "/api/v1/webhook-endpoints",
-                    {"url": receiver_url, "events": ["*"], "description": f"{name} {role}"},
+                    {
+                        # one path per partner, so a test can read what each one was sent
+                        "url": f"{receiver_url}/{name}/{role}",
+                        "events": ["*"],
+                        "description": f"{name} {role}",
+                    },
                     format="json",
                 )
             )
@@ -173,7 +182,8 @@ def _tenant(name: str, ops: APIClient, receiver_url: str | None) -> Tenant:
                 {
                     "lines": [{"product": tenant.product, "quantity": 2}],
                     "live_session": tenant.live_session,
-                    "buyer": {"reference": f"{name}-{status}", "email": "buyer@example.com"},
+                    "buyer": {"reference": f"{name}-{status}", "email": BUYER_EMAIL},
+                    "shipping_address": {"line1": BUYER_STREET, "city": "Austin"},
                     "shipping_amount": "4.99",
                     "tax_amount": "1.00",
                 },
@@ -190,7 +200,10 @@ def _tenant(name: str, ops: APIClient, receiver_url: str | None) -> Tenant:
         for step in steps:
             client = host if step == "pay" else fulfiller
             body = {
-                "pay": {"amount": placed["total"], "payment_reference": f"pi_{name}"},
+                "pay": {
+                    "amount": placed["total"],
+                    "payment_reference": f"{PAYMENT_REFERENCE_PREFIX}{name}",
+                },
                 "ship": {"carrier": "UPS", "tracking_number": "1Z999"},
             }.get(step, {})
             _ok(client.post(f"/api/v1/orders/{order_id}/{step}", body, format="json"), 200)

@@ -363,7 +363,8 @@ class TestURLCheckAtSendTime:
         delivery = attempt(delivery_of(publish(partners=[host_app]), endpoint))
 
         assert receiver.received == []
-        assert "127.0.0.1" in delivery.last_error
+        assert "not public" in delivery.last_error  # the reason, never the address (issue 18)
+        assert "127.0.0.1" not in delivery.last_error
 
     def test_the_send_connects_to_the_address_that_was_checked(
         self, host_app, receiver, monkeypatch

@@ -104,7 +104,9 @@ class TestURLPolicy:
         response = _create(host_client, url="https://hooks.sneaky.example/in")
 
         assert response.status_code == 400
-        assert "10.0.0.7" in response.json()["errors"][0]["detail"]
+        # the partner learns why, but not what internal DNS answered (issue 18)
+        detail = response.json()["errors"][0]["detail"]
+        assert "not public" in detail and "10.0.0.7" not in detail
 
     def test_a_host_that_does_not_resolve_is_refused(self, host_client, monkeypatch):
         def resolve(host, *args, **kwargs):
