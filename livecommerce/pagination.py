@@ -1,8 +1,8 @@
 """Cursor pagination for every list: ``{"next", "previous", "results"}``, ``page_size`` ≤ 200."""
 
-from django import forms
 from datetime import UTC, datetime
 
+from django import forms
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ParseError

@@ -35,8 +35,8 @@ from commissions.api.report_serializers import (
 )
 from livecommerce import money
 from livecommerce.api import validated_input
-from livecommerce.errors import error_response
 from livecommerce.csv_export import csv_lines, csv_response
+from livecommerce.errors import error_response
 from livecommerce.schema import ErrorSerializer
 from partners.choices import StaffRole
 from partners.models import APIKey

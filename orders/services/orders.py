@@ -31,8 +31,8 @@ from orders.services._shared import (
 from orders.services.refunds import refund_everything_left
 from orders.services.stock import stock_changed
 from orders.status import order_move
-from partners.events import event_publish_many
 from partners.choices import PartnerStatus
+from partners.events import event_publish_many
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
