@@ -378,3 +378,67 @@ def postprocess_stable_enum_names(result, generator, request, public):
 
     _walk(result, visit)
     return result
+
+
+SERVICE_UNAVAILABLE_RESPONSE = {
+    "description": (
+        "`service_unavailable`: the database or the broker this request needs is unreachable "
+        "for a moment. Nothing was done that was not answered; retry after `Retry-After` "
+        "seconds (with the same `Idempotency-Key` for a POST)."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "errors"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["server_error"]},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "detail", "attr"],
+                            "properties": {
+                                "code": {"type": "string", "enum": ["service_unavailable"]},
+                                "detail": {"type": "string"},
+                                "attr": {"type": "string", "nullable": True},
+                            },
+                        },
+                    },
+                },
+            },
+            "example": {
+                "type": "server_error",
+                "errors": [
+                    {
+                        "code": "service_unavailable",
+                        "detail": ERROR_CODES["service_unavailable"][1],
+                        "attr": None,
+                    }
+                ],
+            },
+        }
+    },
+}
+
+
+def postprocess_service_unavailable(result, generator, request, public):
+    """Every API operation may answer 503 ``service_unavailable`` with ``Retry-After`` while
+    the database or broker is away (``livecommerce.errors``), so each one documents it."""
+    components = result.setdefault("components", {}).setdefault("responses", {})
+    components["ServiceUnavailable"] = SERVICE_UNAVAILABLE_RESPONSE
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method in {"get", "post", "put", "patch", "delete"} and isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault(
+                    "503", {"$ref": "#/components/responses/ServiceUnavailable"}
+                )
+    return result

@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "livecommerce.schema.postprocess_strict_input",
         "livecommerce.schema.postprocess_tag_order",
         "partners.webhooks.examples.postprocess_event_types",
+        "livecommerce.schema.postprocess_service_unavailable",
     ],
     # In the order a host app meets them; ops and audit come last.
     "TAGS": [

@@ -292,3 +292,21 @@ def test_the_contracts_error_codes_are_documented(schema):
     text = json.dumps(schema)
     for code in ("unknown_field", "invalid_page_size", "webhook_endpoint_disabled"):
         assert code in text, code
+
+
+def test_every_api_operation_documents_503_with_retry_after(schema):
+    # the service answers 503 service_unavailable on any operation while the database or broker
+    # is away (tests/trust/test_unavailable.py); the schema must say so for each one
+    unavailable = schema["components"]["responses"]["ServiceUnavailable"]
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in operations.items()
+        if method != "parameters" and "503" not in operation["responses"]
+    ]
+
+    assert not missing, missing
+    assert "Retry-After" in unavailable["headers"]
+    example = unavailable["content"]["application/json"]["example"]
+    assert example["errors"][0]["code"] == "service_unavailable"
