@@ -18,6 +18,8 @@ export RETURN_WINDOW_DAYS="${RETURN_WINDOW_DAYS:-0}"
 # Local development: DEBUG on (with it off the service refuses the development SECRET_KEY).
 export DEBUG="${DEBUG:-true}"
 export WEBHOOK_ALLOW_PRIVATE_URLS="${WEBHOOK_ALLOW_PRIVATE_URLS:-true}"
+# Logs for a person at a terminal (production logs are JSON lines: LOG_FORMAT=json).
+export LOG_FORMAT="${LOG_FORMAT:-plain}"
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> Creating the virtualenv in .venv"
