@@ -34,31 +34,26 @@ from commissions.choices import (
     AdjustmentKind,
     EntryKind,
 )
-from commissions.ledger import Posting, ledger_accounts, ledger_post
+from commissions.ledger import (
+    Posting,
+    ledger_post,
+    lock_available_account,
+)
 from commissions.models import Adjustment, LedgerLine
 from commissions.selectors import available_balance
 from livecommerce import money
 from livecommerce.errors import AppError, AppValidationError
 from livecommerce.ids import new_id
+from partners.choices import PartnerKind
 from partners.models import Partner
 
 P = AccountPurpose
 
+# The partners the ledger pays (and who may owe it back): the only ones an adjustment names.
+PAYEE_KINDS = (PartnerKind.BRAND, PartnerKind.CREATOR, PartnerKind.FULFILLMENT)
+
 # Adjustments that pay a debt off may not make the payee's balance positive.
 DEBT_KINDS = (AdjustmentKind.WRITE_OFF, AdjustmentKind.REPAYMENT)
-
-
-def lock_available_account(*, partner_id: str, currency: str) -> None:
-    """Lock the payee's available account row (created if missing) for this transaction.
-
-    Held by whatever decides from the payee's debt: an adjustment paying it off, a payout
-    being marked paid. Two such decisions on one payee and currency then happen one after
-    the other.
-    """
-    account = ledger_accounts(currency=currency, keys=[(P.PARTNER_AVAILABLE, partner_id)])[
-        (P.PARTNER_AVAILABLE, partner_id)
-    ]
-    type(account).objects.select_for_update().filter(pk=account.pk).first()
 
 
 @transaction.atomic
@@ -67,6 +62,8 @@ def adjustment_create(
 ) -> Adjustment:
     """Record a write-off, a repayment or a goodwill credit for a payee.
 
+    ``partner`` of another kind than a payee's (a host app) is ``400 invalid_reference``.
+
     A write-off or a repayment of more than the payee owes in ``currency`` (or when it owes
     nothing) is ``409 adjustment_exceeds_owed``. Posts the entry (the payee's available
     account credited, the platform's account of the kind debited) and the audit entry in the
@@ -74,6 +71,13 @@ def adjustment_create(
     """
     if amount <= 0:
         raise AppValidationError("invalid_amount", "More than zero, please.", attr="amount")
+    if partner.kind not in PAYEE_KINDS:
+        raise AppValidationError(
+            "invalid_reference",
+            f"{partner.pk} is a {partner.kind}, not a payee (a brand, a creator or a "
+            "fulfillment partner).",
+            attr="partner",
+        )
     lock_available_account(partner_id=partner.pk, currency=currency)
     if kind in DEBT_KINDS:
         owed = max(0, -available_balance(partner_id=partner.pk, currency=currency))

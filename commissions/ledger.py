@@ -99,6 +99,57 @@ def ledger_accounts(
     return found
 
 
+# --- The payees' available accounts: one lock each, one global order ---------------------------
+#
+# Whatever decides from a payee's debt (``owed`` = minus its available balance), or changes that
+# debt, holds the payee's ``partner_available`` account row lock (``SELECT ... FOR UPDATE``) to
+# its commit: a payout marked paid (refused while the payee owes), an adjustment (a write-off or
+# a repayment is at most what is owed), and every posting that moves the available balance
+# outside a settlement run: a refund after the release (a debit), a release and a failed payout
+# (credits). Two of them on one payee and currency happen one after the other, so none decides
+# from a balance another is changing.
+#
+# The global lock order, which every path follows (so no wait cycle, no deadlock, can form):
+#   1. the row the operation is about: the settlement (mark-paid, mark-failed) or the order
+#      (a refund, a cancel, the release at completion); never both in one transaction;
+#   2. then the payees' available accounts, several in ascending partner id, one query
+#      (``lock_available_accounts``); adjustments take only step 2 (one account).
+# Nothing takes a settlement or an order row after an available account. Settlement runs lock
+# their run and settlement rows only, never an available account: their debit of available is
+# the range of lines up to the run's watermark, posted whatever happens after it, and a refund
+# or a credit racing with it lands after the range and is settled by the next run.
+
+
+def lock_available_accounts(*, partner_ids: Iterable[str], currency: str) -> None:
+    """Lock the payees' available account rows (created if missing) for this transaction.
+
+    In ascending partner id (the global order above), in one ``SELECT ... ORDER BY ... FOR
+    UPDATE`` (PostgreSQL locks the rows in the sorted order). Does nothing for no payee; on
+    SQLite the database's one write lock serialises the writers instead.
+    """
+    wanted = sorted({partner_id for partner_id in partner_ids if partner_id is not None})
+    if not wanted:
+        return
+    accounts = ledger_accounts(
+        currency=currency, keys=[(P.PARTNER_AVAILABLE, partner_id) for partner_id in wanted]
+    )
+    list(
+        LedgerAccount.objects.select_for_update()
+        .filter(pk__in=[account.pk for account in accounts.values()])
+        .order_by("partner_id")
+        .values_list("pk", flat=True)
+    )
+
+
+def lock_available_account(*, partner_id: str, currency: str) -> None:
+    """Lock one payee's available account row (created if missing) for this transaction.
+
+    Held by whatever decides from the payee's debt or changes it (see the lock order above):
+    an adjustment paying it off, a payout being marked paid or failed, a refund, a release.
+    """
+    lock_available_accounts(partner_ids=[partner_id], currency=currency)
+
+
 def ledger_post(
     *,
     kind: str,
@@ -545,6 +596,7 @@ def refund_reversals(
     return per_line, extra_amounts, remaining
 
 
+@transaction.atomic
 def ledger_post_refund(*, refund: Refund) -> LedgerEntry:
     """Reverse, for one refund, the shares it takes back (kind ``refund``).
 
@@ -588,6 +640,13 @@ def ledger_post_refund(*, refund: Refund) -> LedgerEntry:
         purpose, partner_id = party(None, share)
         postings.append(Posting(purpose, debit=amount, partner_id=partner_id, share=share))
         postings.append(Posting(P.BUYER_FUNDS_CLEARING, credit=amount, share=share))
+    # A debit of available changes what the payee owes: hold its account lock to the commit, so
+    # a payout being marked paid (refused while the payee owes) or a write-off decides before or
+    # after this refund, never on the balance it is changing (the lock order: order, accounts).
+    lock_available_accounts(
+        partner_ids=[p.partner_id for p in postings if p.purpose == P.PARTNER_AVAILABLE],
+        currency=order.currency,
+    )
     return ledger_post(
         kind=EntryKind.REFUND,
         currency=order.currency,
@@ -599,6 +658,7 @@ def ledger_post_refund(*, refund: Refund) -> LedgerEntry:
     )
 
 
+@transaction.atomic
 def ledger_post_release(*, order: Order) -> LedgerEntry:
     """Move each partner's pending payable for ``order`` to available (kind ``release``).
 
@@ -628,6 +688,12 @@ def ledger_post_release(*, order: Order) -> LedgerEntry:
                 P.PARTNER_AVAILABLE, credit=amount, partner_id=row["partner_id"], share=row["share"]
             )
         )
+    # A credit of available lowers what the payee owes: under its account lock (see the lock
+    # order above), so a write-off never reads a debt this release is paying off.
+    lock_available_accounts(
+        partner_ids=[p.partner_id for p in postings if p.purpose == P.PARTNER_AVAILABLE],
+        currency=order.currency,
+    )
     return ledger_post(
         kind=EntryKind.RELEASE,
         currency=order.currency,

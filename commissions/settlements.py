@@ -47,8 +47,13 @@ from django.utils import timezone
 
 from commissions import settlement_portable
 from commissions.choices import AccountPurpose, EntryKind
-from commissions.debts import lock_available_account
-from commissions.ledger import NewEntry, Posting, ledger_post, ledger_post_many
+from commissions.ledger import (
+    NewEntry,
+    Posting,
+    ledger_post,
+    ledger_post_many,
+    lock_available_account,
+)
 from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
 from commissions.selectors import available_balance
 from commissions.settlement_models import (
@@ -785,6 +790,9 @@ def settlement_mark_failed(*, settlement: Settlement, reason: str) -> Settlement
     """
     settlement = _locked_pending(settlement)
     partner_id = settlement.partner_id
+    # The credit lowers what the payee owes: under its account lock (settlement, then account,
+    # as mark-paid), so a write-off never reads a debt this credit is paying off.
+    lock_available_account(partner_id=partner_id, currency=settlement.currency)
     settlement.payout_entry = ledger_post(
         kind=EntryKind.PAYOUT_FAILED,
         currency=settlement.currency,

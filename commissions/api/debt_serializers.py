@@ -32,7 +32,9 @@ class AsOfQuerySerializer(serializers.Serializer):
 
 
 class AdjustmentInputSerializer(serializers.Serializer):
-    partner = serializers.CharField(max_length=64, help_text="The payee (prt_...)")
+    partner = serializers.CharField(
+        max_length=64, help_text="The payee (prt_...): a brand, a creator or a fulfillment partner"
+    )
     currency = serializers.CharField(max_length=3, help_text="ISO 4217, upper case")
     amount = serializers.CharField(
         max_length=40, help_text="A decimal string in the currency's places, more than zero"

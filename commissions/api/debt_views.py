@@ -118,7 +118,10 @@ class AdjustmentListCreateView(generics.ListAPIView):
             "balance and debiting the platform's account of the kind; recorded in the audit "
             "log with its reason. A `write_off` (the platform absorbs a debt) or a `repayment` "
             "(the payee paid it back outside the service) is at most what the payee owes "
-            "(`409 adjustment_exceeds_owed`); a `credit` is a goodwill credit."
+            "(`409 adjustment_exceeds_owed`); a `credit` is a goodwill credit. `partner` is a "
+            "payee: a brand, a creator or a fulfillment partner; an unknown partner or one of "
+            "another kind (a host app, which the ledger never pays) is `400 invalid_reference` "
+            "(attr `partner`)."
         ),
         tags=["ledger"],
         request=AdjustmentInputSerializer,

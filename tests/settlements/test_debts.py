@@ -204,6 +204,20 @@ def test_bad_adjustments_are_400(parties, finance, body, code):
     assert not Adjustment.objects.exists()
 
 
+@pytest.mark.parametrize("kind", ["credit", "write_off"])
+def test_an_adjustment_names_a_payee_not_a_host_app(parties, finance, kind):
+    # a host app is paid nothing by the ledger: it can owe nothing and be credited nothing
+    response = _adjust(finance, parties.host_app, "1.00", kind)
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["code"], error["attr"]) == ("invalid_reference", "partner")
+    assert not Adjustment.objects.exists()
+    # every payee kind is accepted
+    for payee in (parties.brand, parties.creator, parties.fulfillment):
+        assert _adjust(finance, payee, "1.00", "credit").status_code == 201
+
+
 def test_only_finance_adjusts(parties, ops):
     creator = client_for(partner=parties.creator)
     for client in (ops, creator):

@@ -349,8 +349,17 @@ def test_a_posting_in_flight_when_the_run_starts_is_settled_not_skipped(plan):
     poster = threading.Thread(target=posting_in_flight)
     poster.start()
     assert inserted.wait(30)
-    # a later posting for the same brand commits first: its lines have higher ids
-    flows.complete(flows.sell(parties, items=((3000, 1),)))
+    # a later posting commits first: its lines have higher ids. Another brand's (with its own
+    # fulfillment partner and creator): a release holds its payees' available-account locks to
+    # the commit, so one for this brand would wait for the posting in flight
+    other_fulfillment = factories.FulfillmentFactory()
+    others = Parties(
+        host_app=parties.host_app,
+        fulfillment=other_fulfillment,
+        brand=factories.BrandFactory(fulfillment_partner=other_fulfillment),
+        creator=factories.CreatorFactory(),
+    )
+    flows.complete(flows.sell(others, items=((3000, 1),)))
     runner = threading.Thread(target=run)
     runner.start()
     wait_for_lock_wait()
