@@ -67,12 +67,34 @@ class Caller:
 
 
 class APIKeyAuthentication(authentication.BaseAuthentication):
+    """One authentication per HTTP request, whoever asks first.
+
+    The idempotency layer authenticates a POST before the view does (it must know the caller
+    before replaying anything); the outcome, a caller or a refusal, is kept on the Django request
+    so the view's authentication reuses it: one key lookup per request, and one failed attempt
+    counted once against the address's limit.
+    """
+
     keyword = "Bearer"
+    OUTCOME_ATTR = "_livecommerce_authentication"
 
     def authenticate(self, request):
+        http_request = getattr(request, "_request", request)
+        outcome = getattr(http_request, self.OUTCOME_ATTR, None)
+        if outcome is None:
+            try:
+                outcome = self._authenticate(request)
+            except exceptions.APIException as refusal:
+                outcome = refusal
+            setattr(http_request, self.OUTCOME_ATTR, outcome)
+        if isinstance(outcome, exceptions.APIException):
+            raise outcome
+        return outcome or None
+
+    def _authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
-            return None
+            return ()  # not ours: kept as "no outcome" (falsy), answered as None
         # Failed attempts are counted per client address; over the limit, 429 before any lookup.
         throttle = FailedAuthenticationThrottle(request)
         throttle.check()

@@ -104,3 +104,18 @@ class TestFailedAPIAuthentication:
             assert good.get("/api/v1/me").status_code == 200
             assert api_client.get("/api/v1/me").status_code == 401
         assert good.get("/api/v1/me").status_code == 200
+
+    def test_a_failed_post_with_an_idempotency_key_counts_once(self, settings):
+        # the idempotency layer authenticates a POST before the view does; one request is one
+        # attempt, so the limit is reached after as many requests as it says, not half as many
+        settings.FAILED_AUTH_RATE = "4/min"
+        for attempt in range(4):
+            guess = KeyedClient(f"guess.{attempt:040d}")
+            response = guess.post("/api/v1/orders", {}, HTTP_IDEMPOTENCY_KEY=f"k{attempt}")
+            assert response.status_code == 401, (attempt, response.content)
+
+        throttled = KeyedClient("guess.again").post(
+            "/api/v1/orders", {}, HTTP_IDEMPOTENCY_KEY="k-again"
+        )
+
+        assert throttled.status_code == 429
