@@ -104,9 +104,13 @@ def sse(*, event: str, data: dict, id: str) -> str:
 
 
 def parse_last_event_id(value: str | None) -> int:
-    """The log number a client last saw (``"12"`` or ``"12:3"``); 0 when absent or garbled."""
+    """The log number a client last saw (``"12"`` or ``"12:3"``); 0 when absent or garbled.
+
+    A garbled value (``"abc"``, ``"²"``, a thousand digits) is ignored, not refused: the SSE
+    spec has the browser send back whatever id it last saw, so the feed starts from the top.
+    """
     head = (value or "").split(":", 1)[0].strip()
-    return int(head) if head.isdigit() and len(head) < 12 else 0
+    return int(head) if head.isascii() and head.isdecimal() and len(head) < 12 else 0
 
 
 def session_stats(session_id: str) -> dict:
