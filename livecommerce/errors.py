@@ -64,6 +64,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "replay_too_large": (400, "The replay window holds too many events; narrow it."),
     "unknown_field": (400, "The endpoint does not know this field; check its spelling."),
     "invalid_page_size": (400, "page_size must be a whole number from 1 to 200."),
+    "filter_not_allowed": (400, "A staff filter; the directory filters by kind and name."),
     "chart_link_invalid": (403, "The chart link is invalid or has expired; ask for a new one."),
     "too_deep": (400, "Free-form JSON may be nested at most 10 levels deep."),
     "too_large": (400, "Free-form JSON is over its size bound (4096 bytes)."),

@@ -67,7 +67,11 @@ class CursorPagination(pagination.CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        # ASCII digits only, and few: '²'.isdigit() is True but int('²') raises, and int() of
+        # thousands of digits is slow or refused.
+        if not (raw.isascii() and raw.isdecimal() and len(raw) <= 4) or not (
+            1 <= int(raw) <= self.max_page_size
+        ):
             raise AppValidationError(
                 "invalid_page_size",
                 f"page_size must be a whole number from 1 to {self.max_page_size}; "

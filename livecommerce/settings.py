@@ -196,6 +196,9 @@ LIVE_FEED_POLL_SECONDS = env.float("LIVE_FEED_POLL_SECONDS", default=1.0)
 LIVE_FEED_SYNC_SECONDS = env.float("LIVE_FEED_SYNC_SECONDS", default=300.0)
 LIVE_FEED_KEEPALIVE_SECONDS = env.float("LIVE_FEED_KEEPALIVE_SECONDS", default=15.0)
 LIVE_FEED_DB_THREADS = env.int("LIVE_FEED_DB_THREADS", default=4)
+# An open feed re-checks its caller this often: a revoked or expired key, a suspended partner or
+# a host app taken off the show has its stream ended.
+LIVE_FEED_RECHECK_SECONDS = env.float("LIVE_FEED_RECHECK_SECONDS", default=5.0)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 # Ports a webhook URL may name (public addresses); loopback/private ones with the setting above
 # may use any port.

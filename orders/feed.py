@@ -95,6 +95,22 @@ def feed_session_for(caller, session_id: str) -> LiveSession | None:
     return session if allowed else None
 
 
+def caller_may_still_read(api_key_id: str, session_id: str) -> bool:
+    """Whether the key that opened a feed may still read it: the key neither revoked nor
+    expired, its partner active, the session still visible to it (a host app taken off the
+    show is cut off). A feed re-checks this every ``LIVE_FEED_RECHECK_SECONDS``."""
+    from partners.authentication import Caller
+    from partners.models import APIKey
+
+    api_key = APIKey.objects.get_usable_keys().filter(pk=api_key_id).first()
+    if api_key is None or api_key.has_expired:
+        return False
+    if api_key.partner is not None and not api_key.partner.is_active:
+        return False
+    caller = Caller(api_key_id=api_key.pk, partner=api_key.partner, role=api_key.role)
+    return feed_session_for(caller, session_id) is not None
+
+
 # --- what it says ---------------------------------------------------------------------------
 
 
@@ -104,9 +120,13 @@ def sse(*, event: str, data: dict, id: str) -> str:
 
 
 def parse_last_event_id(value: str | None) -> int:
-    """The log number a client last saw (``"12"`` or ``"12:3"``); 0 when absent or garbled."""
+    """The log number a client last saw (``"12"`` or ``"12:3"``); 0 when absent or garbled.
+
+    A garbled value (``"abc"``, ``"²"``, a thousand digits) is ignored, not refused: the SSE
+    spec has the browser send back whatever id it last saw, so the feed starts from the top.
+    """
     head = (value or "").split(":", 1)[0].strip()
-    return int(head) if head.isdigit() and len(head) < 12 else 0
+    return int(head) if head.isascii() and head.isdecimal() and len(head) < 12 else 0
 
 
 def session_stats(session_id: str) -> dict:
@@ -187,15 +207,25 @@ PREAMBLE = "retry: 1000\n\n"  # reconnect after a second (then with Last-Event-I
 # --- WSGI: one thread per feed, for a while --------------------------------------------------
 
 
-def sync_feed(session_id: str, last_seen: int) -> Iterator[str]:
-    """The feed as a plain iterator, each feed polling for itself (runserver, gunicorn)."""
+def sync_feed(
+    session_id: str, last_seen: int, allowed: Callable[[], bool] | None = None
+) -> Iterator[str]:
+    """The feed as a plain iterator, each feed polling for itself (runserver, gunicorn).
+
+    ``allowed()`` is asked every ``LIVE_FEED_RECHECK_SECONDS``; the feed ends when it is false.
+    """
     poll = settings.LIVE_FEED_POLL_SECONDS
     deadline = time.monotonic() + settings.LIVE_FEED_SYNC_SECONDS
     keepalive_at = time.monotonic() + settings.LIVE_FEED_KEEPALIVE_SECONDS
+    recheck_at = time.monotonic() + settings.LIVE_FEED_RECHECK_SECONDS
     seq, tick, last_stats = last_seen, 0, None
     yield PREAMBLE
     # The request's own database connection (Django closes it when the response is closed).
     while True:
+        if allowed is not None and time.monotonic() >= recheck_at:
+            if not allowed():
+                return
+            recheck_at = time.monotonic() + settings.LIVE_FEED_RECHECK_SECONDS
         snapshot = read_session(session_id, seq)
         if snapshot is None:
             return
@@ -289,11 +319,18 @@ class FeedHub:
                 del FeedHub.hubs[self.session_id]
 
 
-async def async_feed(session_id: str, last_seen: int) -> AsyncIterator[str]:
-    """The feed under ASGI: join the session's hub, send the backlog, then what the hub sends."""
+async def async_feed(
+    session_id: str, last_seen: int, allowed: Callable[[], bool] | None = None
+) -> AsyncIterator[str]:
+    """The feed under ASGI: join the session's hub, send the backlog, then what the hub sends.
+
+    ``allowed()`` (run on a feed database thread) is asked every ``LIVE_FEED_RECHECK_SECONDS``,
+    whether or not the hub sends anything; the feed ends when it is false.
+    """
     hub, subscriber = FeedHub.subscribe(session_id)  # first, so nothing falls between the two
     seq, tick, last_stats = last_seen, 0, None
     keepalive = settings.LIVE_FEED_KEEPALIVE_SECONDS
+    recheck = settings.LIVE_FEED_RECHECK_SECONDS
     try:
         yield PREAMBLE
         # The backlog: every log message after the client's last, read to the end.
@@ -311,12 +348,24 @@ async def async_feed(session_id: str, last_seen: int) -> AsyncIterator[str]:
         yield stats_event(session_id, snapshot.status, snapshot.stats, seq=seq, tick=tick)
         if _is_over(snapshot):
             return
+        keepalive_at = time.monotonic() + keepalive
+        recheck_at = time.monotonic() + recheck
         while not subscriber.dropped:
-            try:
-                item = await asyncio.wait_for(subscriber.queue.get(), keepalive)
-            except TimeoutError:
+            if allowed is not None and time.monotonic() >= recheck_at:
+                if not await in_db_thread(_allowed, allowed):
+                    return
+                recheck_at = time.monotonic() + recheck
+            if time.monotonic() >= keepalive_at:
                 yield ": keepalive\n\n"
+                keepalive_at = time.monotonic() + keepalive
+            wait = min(keepalive_at, recheck_at if allowed is not None else keepalive_at)
+            try:
+                item = await asyncio.wait_for(
+                    subscriber.queue.get(), max(wait - time.monotonic(), 0.01)
+                )
+            except TimeoutError:
                 continue
+            keepalive_at = time.monotonic() + keepalive  # quiet for a while: a keep-alive
             kind = item[0]
             if kind == "message" and item[1].seq > seq:
                 seq = item[1].seq
@@ -329,6 +378,11 @@ async def async_feed(session_id: str, last_seen: int) -> AsyncIterator[str]:
                 return
     finally:
         hub.unsubscribe(subscriber)
+
+
+def _allowed(allowed: Callable[[], bool]) -> bool:
+    close_old_connections()
+    return allowed()
 
 
 def _read(session_id: str, after: int) -> Snapshot | None:

@@ -120,3 +120,23 @@ def test_an_illegal_move_reads_as_english_and_says_what_it_applies_to(host_clien
     detail = response.json()["errors"][0]["detail"]
     assert detail.startswith("Cannot pay an order that is canceled")
     assert "orders that are: pending_payment" in detail
+
+
+@pytest.mark.parametrize("raw", ["²", "١٢", "0" * 5000 + "1", "12345"])
+def test_a_page_size_that_is_not_ascii_digits_of_sane_length_is_a_400(host_client, raw):
+    response = host_client.get("/api/v1/orders", {"page_size": raw})
+
+    assert response.status_code == 400
+    assert _errors(response) == [("invalid_page_size", "page_size")]
+
+
+def test_a_garbled_last_event_id_is_ignored_and_the_feed_starts_from_the_top():
+    from orders.feed import parse_last_event_id
+
+    assert [parse_last_event_id(v) for v in ("²", "²:1", "١٢", "9" * 5000, "12:3")] == [
+        0,
+        0,
+        0,
+        0,
+        12,
+    ]

@@ -484,3 +484,5 @@ def _days_before(day: str, days: int) -> str:
         return (date.fromisoformat(day) - timedelta(days=days)).isoformat()
     except ValueError:
         return day  # the form shows the error on date_to
+    except OverflowError:
+        return date.min.isoformat()  # date_to is within ``days`` of year 1: start there

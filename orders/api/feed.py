@@ -7,6 +7,8 @@ A plain Django async view, not a DRF one (DRF views are synchronous): under ASGI
 documents the path from it, and the URL is served by :func:`live_session_feed`.
 """
 
+from functools import partial
+
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import JsonResponse, StreamingHttpResponse
@@ -38,7 +40,12 @@ Events:
 
 Every message has an `id`. Reconnect with the `Last-Event-ID` header (browsers' `EventSource`
 does) and the feed resumes after that message: no `product.*` or `live_session.ended` message is
-lost, and fresh `stats` follow. Lines starting with `:` are keep-alive comments.
+lost, and fresh `stats` follow (a garbled `Last-Event-ID` is ignored: the feed starts from the
+top). Lines starting with `:` are keep-alive comments.
+
+Access is checked again every few seconds while the stream is open: once the API key is revoked
+or expired, the partner suspended, or the host app taken off the show, the stream closes
+(reconnecting then answers 401, 403 or 404).
 """
 
 
@@ -111,7 +118,8 @@ def _authorize(request, pk: str):
     session = feed.feed_session_for(caller, pk)
     if session is None:
         return None, JsonResponse(error_body("not_found", "No such live session."), status=404)
-    return session, None
+    # Asked again every LIVE_FEED_RECHECK_SECONDS while the feed is open.
+    return partial(feed.caller_may_still_read, caller.api_key_id, session.pk), None
 
 
 async def live_session_feed(request, pk: str):
@@ -121,17 +129,17 @@ async def live_session_feed(request, pk: str):
             status=405,
         )
     if feed.is_asgi(request):
-        session, refusal = await feed.in_db_thread(_authorize_in_db_thread, request, pk)
+        allowed, refusal = await feed.in_db_thread(_authorize_in_db_thread, request, pk)
     else:
-        session, refusal = await sync_to_async(_authorize)(request, pk)  # the request's thread
+        allowed, refusal = await sync_to_async(_authorize)(request, pk)  # the request's thread
     if refusal is not None:
         return refusal
     last_seen = feed.parse_last_event_id(request.headers.get("Last-Event-ID"))
     if feed.is_asgi(request):
-        stream = feed.async_feed(session.pk, last_seen)
+        stream = feed.async_feed(pk, last_seen, allowed)
     else:
         # WSGI (runserver, gunicorn): a thread per feed, on the request's own connection
-        stream = feed.sync_feed(session.pk, last_seen)
+        stream = feed.sync_feed(pk, last_seen, allowed)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy (nginx) must pass each message on at once

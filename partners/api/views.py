@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from livecommerce.api import validated_input
 from livecommerce.errors import AppValidationError
+from livecommerce.pagination import CREATED_RANGE
 from livecommerce.schema import error_responses
 from partners import selectors, services
 from partners.api.serializers import (
@@ -47,8 +48,13 @@ DIRECTORY_DESCRIPTION = (
     "creators of its live sessions; a fulfillment partner its brands and the host apps it "
     "broadcasts to; a brand its fulfillment partner; a creator the host apps of its live "
     "sessions. Its own record it sees in full (`GET /partners/{id}` with its own id); any "
-    "other partner is 404."
+    "other partner is 404. Filters: staff may use every one; a partner only `kind` and `name` "
+    "(the directory's own fields), and `status`, `fulfillment_partner`, `created_after` or "
+    "`created_before` answer 400 `filter_not_allowed`."
 )
+# The filters a partner reading the directory may not use: they would reveal more of the
+# partners it deals with than their id, kind and name.
+STAFF_ONLY_FILTERS = ("status", "fulfillment_partner", *CREATED_RANGE)
 # What the partner services refuse: a field for another kind of partner, an unknown reference.
 PARTNER_400 = error_responses("kind_mismatch", "invalid_reference")
 
@@ -69,7 +75,7 @@ PARTNER_EXAMPLE = OpenApiExample(
         summary="List the partners you deal with",
         description=DIRECTORY_DESCRIPTION,
         tags=["directory"],
-        responses={200: PARTNER_OR_ENTRY},
+        responses={200: PARTNER_OR_ENTRY, **error_responses("filter_not_allowed")},
     ),
     retrieve=extend_schema(
         summary="Get a partner",
@@ -110,6 +116,17 @@ class PartnerViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         if self._directory() == "entries":
             return selectors.partner_directory(partner=self.request.user.partner)
         return selectors.partner_list(caller=self.request.user)
+
+    def filter_queryset(self, queryset):
+        if self._directory() == "entries":
+            for param in STAFF_ONLY_FILTERS:
+                if param in self.request.query_params:
+                    raise AppValidationError(
+                        "filter_not_allowed",
+                        f"{param} is a staff filter; the directory filters by kind and name.",
+                        attr=param,
+                    )
+        return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
         if self._directory() == "entries":

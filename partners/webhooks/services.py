@@ -357,12 +357,22 @@ def webhook_endpoint_replay(
         events = events.filter(type__in=types)
     if ALL_EVENTS not in endpoint.events:
         events = events.filter(type__in=endpoint.events)
-    event_ids = list(events.order_by("created", "id").values_list("pk", flat=True).distinct())
+    # The endpoint's own disabled/recovered notices were never its to receive (skipped at
+    # publication: see ``skip_endpoint_ids``); a replay does not send them either.
+    events = events.exclude(
+        type__in=[ENDPOINT_DISABLED_EVENT, ENDPOINT_RECOVERED_EVENT], data__id=endpoint.pk
+    )
+    # One more than the cap is enough to know the window is too large.
+    event_ids = list(
+        events.order_by("created", "id")
+        .values_list("pk", flat=True)
+        .distinct()[: REPLAY_MAX_EVENTS + 1]
+    )
     if len(event_ids) > REPLAY_MAX_EVENTS:
         raise AppValidationError(
             "replay_too_large",
-            f"The window holds {len(event_ids)} events; replay at most {REPLAY_MAX_EVENTS} at "
-            "a time (narrow since/until).",
+            f"The window holds more than {REPLAY_MAX_EVENTS} events; replay at most "
+            f"{REPLAY_MAX_EVENTS} at a time (narrow since/until).",
             attr="since",
         )
     with transaction.atomic():

@@ -424,3 +424,101 @@ def test_the_feed_is_for_its_host_apps_fulfiller_and_staff_only(roles, drop, ful
     anonymous = APIClient().get(f"/api/v1/live-sessions/{live.pk}/feed")
     assert anonymous.status_code == 401
     assert codes(anonymous) == ["not_authenticated"]
+
+
+# --- an open feed is cut off when its caller loses access ---------------------------------------
+
+
+def _cut_off(how, live, host_app, client):
+    from partners.models import APIKey, Partner
+
+    if how == "key_revoked":
+        APIKey.objects.filter(prefix=client.key.split(".")[0]).update(revoked=True)
+    elif how == "key_expired":
+        APIKey.objects.filter(prefix=client.key.split(".")[0]).update(
+            expiry_date=timezone.now() - timedelta(seconds=1)
+        )
+    elif how == "partner_suspended":
+        Partner.objects.filter(pk=host_app.pk).update(status="suspended")
+    else:  # the host app is taken off the show
+        live.host_apps.remove(host_app)
+
+
+CUT_OFF = ["key_revoked", "key_expired", "partner_suspended", "removed_from_show"]
+FAST_FEED = {
+    "LIVE_FEED_SYNC_SECONDS": 10,
+    "LIVE_FEED_POLL_SECONDS": 0.02,
+    "LIVE_FEED_RECHECK_SECONDS": 0.2,
+    "LIVE_FEED_KEEPALIVE_SECONDS": 0.1,
+}
+
+
+@pytest.mark.parametrize("how", CUT_OFF)
+def test_an_open_feed_ends_soon_after_its_caller_loses_access_wsgi(roles, drop, how):
+    import time
+
+    live, host_app = drop["live"], drop["hosts"][0]
+    with override_settings(**FAST_FEED):
+        response = roles["host_app"].get(f"/api/v1/live-sessions/{live.pk}/feed")
+        assert response.status_code == 200
+        stream = iter(response.streaming_content)
+        assert b"event: stats" in next(stream) + next(stream)  # the preamble, then stats
+
+        _cut_off(how, live, host_app, roles["host_app"])
+        started = time.monotonic()
+        for _ in stream:
+            assert time.monotonic() - started < 2, "the feed kept streaming"
+        assert time.monotonic() - started < 2
+        response.close()
+
+
+@pytest.mark.django_db(transaction=True)  # the ASGI feed reads on its own database threads
+@pytest.mark.parametrize("how", CUT_OFF)
+def test_an_open_feed_ends_soon_after_its_caller_loses_access_asgi(roles, drop, how, monkeypatch):
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import AsyncClient
+
+    from orders import feed
+
+    live, host_app = drop["live"], drop["hosts"][0]
+    key = roles["host_app"].key
+    threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-feed-db")
+    monkeypatch.setattr(feed, "_db_threads", threads)
+
+    async def watch() -> float:
+        response = await AsyncClient().get(
+            f"/api/v1/live-sessions/{live.pk}/feed", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert response.status_code == 200, response.content
+        stream = aiter(response.streaming_content)
+        assert b"event: stats" in await anext(stream) + await anext(stream)
+
+        await feed.in_db_thread(_cut_off, how, live, host_app, roles["host_app"])
+        started = time.monotonic()
+        async for _ in stream:
+            assert time.monotonic() - started < 2, "the feed kept streaming"
+        return time.monotonic() - started
+
+    try:
+        with override_settings(**FAST_FEED):
+            assert asyncio.run(asyncio.wait_for(watch(), 5)) < 2
+    finally:
+        threads.submit(connections.close_all).result()
+        threads.shutdown()
+
+
+def test_a_caller_that_keeps_access_keeps_its_feed_across_rechecks(roles, drop, fulfillment):
+    import time
+
+    live = drop["live"]
+    settings = {**FAST_FEED, "LIVE_FEED_SYNC_SECONDS": 1}
+    for client in (roles["host_app"], client_for(partner=fulfillment), roles["ops"]):
+        with override_settings(**settings):
+            started = time.monotonic()
+            response = client.get(f"/api/v1/live-sessions/{live.pk}/feed")
+            b"".join(response.streaming_content)
+            assert time.monotonic() - started >= 0.9  # ended by LIVE_FEED_SYNC_SECONDS only

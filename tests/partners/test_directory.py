@@ -82,3 +82,37 @@ def test_products_embed_their_brand_on_request(fulfillment_client, brand):
     assert plain["brand"] == brand.pk
     assert expanded["brand"] == {"id": brand.pk, "name": brand.name}
     assert listed[0]["brand"] == {"id": brand.pk, "name": brand.name}
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("status", "suspended"),
+        ("fulfillment_partner", "prt_x"),
+        ("created_after", "2026-01-01T00:00:00Z"),
+        ("created_before", "2026-01-01T00:00:00Z"),
+    ],
+)
+def test_a_partner_may_filter_the_directory_by_kind_and_name_only(param, value):
+    fulfiller = factories.FulfillmentFactory()
+    brand = factories.BrandFactory(fulfillment_partner=fulfiller, name="Glow")
+    client = client_for(partner=factories.HostAppFactory(brand_access="open"))
+
+    refused = client.get("/api/v1/partners", {param: value})
+    one = client.get(f"/api/v1/partners/{brand.pk}", {param: value})
+    by_kind_and_name = client.get("/api/v1/partners", {"kind": "brand", "name": "glo"})
+
+    for response in (refused, one):
+        assert response.status_code == 400, response.json()
+        [error] = response.json()["errors"]
+        assert (error["code"], error["attr"]) == ("filter_not_allowed", param)
+    assert by_kind_and_name.status_code == 200
+    assert [p["id"] for p in by_kind_and_name.json()["results"]] == [brand.pk]
+
+
+def test_staff_keep_every_filter(ops):
+    suspended = factories.HostAppFactory(status="suspended")
+
+    response = ops.get("/api/v1/partners", {"status": "suspended"})
+
+    assert [p["id"] for p in response.json()["results"]] == [suspended.pk]

@@ -52,3 +52,12 @@ def test_only_finance_gets_links(request, who):
     response = request.getfixturevalue(who).post("/api/v1/reports/chart-links", {}, format="json")
 
     assert response.status_code == 403
+
+
+def test_a_date_to_in_the_first_days_of_year_one_is_not_a_server_error(finance, client, db):
+    url = _link(finance)
+
+    page = client.get(url + "&date_to=0001-01-10")
+
+    assert page.status_code == 200  # the chart starts at 0001-01-01, as far back as dates go
+    assert 'value="0001-01-01"' in page.content.decode()

@@ -134,6 +134,47 @@ class TestReplay:
         assert disabled.json()["errors"][0]["code"] == "webhook_endpoint_disabled"
         assert backwards.status_code == 400
 
+    def test_the_cap_is_checked_on_one_more_than_it_not_on_the_whole_window(
+        self, host_client, host_app, receiver, monkeypatch
+    ):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        endpoint = make_endpoint(host_app, receiver.url)
+        for n in range(4):
+            publish(object_id=f"ord_{n}", partners=[host_app])
+        monkeypatch.setattr(services, "REPLAY_MAX_EVENTS", 2)
+        since = (timezone.now() - timedelta(hours=1)).isoformat()
+
+        with CaptureQueriesContext(connection) as queries:
+            response = host_client.post(
+                f"/api/v1/webhook-endpoints/{endpoint.pk}/replay", {"since": since}
+            )
+
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["code"] == "replay_too_large"
+        [read] = [q["sql"] for q in queries.captured_queries if "partners_event" in q["sql"]]
+        assert "LIMIT 3" in read
+
+    def test_an_endpoint_is_not_sent_its_own_disabled_or_recovered_notice(
+        self, host_client, host_app, receiver
+    ):
+        endpoint = make_endpoint(host_app, receiver.url)
+        other = make_endpoint(host_app, receiver.url)
+        for type in ("webhook_endpoint.disabled", "webhook_endpoint.recovered"):
+            publish(type=type, object_id=endpoint.pk, partners=[host_app])
+        told = publish(type="webhook_endpoint.recovered", object_id=other.pk, partners=[host_app])
+        WebhookDelivery.objects.update(status="succeeded", next_attempt_at=None)
+        since = (timezone.now() - timedelta(hours=1)).isoformat()
+
+        response = host_client.post(
+            f"/api/v1/webhook-endpoints/{endpoint.pk}/replay", {"since": since}
+        )
+
+        assert (response.status_code, response.json()) == (202, {"queued": 1})
+        pending = WebhookDelivery.objects.filter(endpoint=endpoint, status="pending")
+        assert list(pending.values_list("event_id", flat=True)) == [told.pk]
+
 
 class TestOperationalEvents:
     def test_recovery_is_told_to_the_partners_other_endpoints_only(self, host_app, make_receiver):
