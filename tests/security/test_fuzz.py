@@ -87,6 +87,10 @@ def _has_nul(value) -> bool:
 def _beyond_the_schema(error: dict, case) -> bool:
     if error["code"] in DOMAIN_CODES:
         return True
+    # a cursor is opaque: only a `next`/`previous` URL the service wrote is one, which no
+    # schema can say, so a made-up cursor is refused (400 parse_error) like a domain rule
+    if error["code"] == "parse_error" and "cursor" in (case.query or {}):
+        return True
     # PostgreSQL cannot store a NUL character, which JSON and URLs may carry: refused by name
     if error["code"] in {"null_characters_not_allowed", "parse_error"}:
         return _has_nul((case.body, case.query, case.path_parameters))
