@@ -10,10 +10,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 from openapi_spec_validator import validate
+
+from livecommerce.errors import ERROR_CODES
 
 pytestmark = pytest.mark.django_db
 
@@ -310,3 +313,11 @@ def test_every_api_operation_documents_503_with_retry_after(schema):
     assert "Retry-After" in unavailable["headers"]
     example = unavailable["content"]["application/json"]["example"]
     assert example["errors"][0]["code"] == "service_unavailable"
+
+
+def test_the_integrators_guide_lists_every_error_code():
+    # integrators branch on `code`: the guide's table names every code the service has
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "integrators.md").read_text()
+    rows = {line.split("`")[1] for line in guide.splitlines() if line.startswith("| `")}
+
+    assert not set(ERROR_CODES) - rows, sorted(set(ERROR_CODES) - rows)
