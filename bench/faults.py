@@ -11,7 +11,7 @@ of different lengths, a longer broker outage, a receiver down for 24 "hours" of 
 retry schedule, more payees and several kills. Each scenario runs on its own database
 (``lc_system_bench_<scenario>``, copied from a migrated template, dropped at the end unless
 ``--keep``) with its own gunicorn, Celery worker and beat on 127.0.0.1, and a Redis database
-among 9-12 that no other stack holds. Prints what each scenario observed and what was lost,
+among 9-11 and 15 that no other stack holds. Prints what each scenario observed and what was lost,
 saves ``bench/results/faults.json``, and exits 1 if anything was lost.
 """
 

@@ -15,7 +15,7 @@ orders, two support desks refund single units (restocked) and cancel unpaid orde
 watcher reads the catalog four times a second.
 
 Runs on its own database (``lc_system_bench_load``, dropped afterwards unless ``--keep``) with
-gunicorn (``--web-workers``), a Celery worker and a Redis database among 9-12 that no other
+gunicorn (``--web-workers``), a Celery worker and a Redis database among 9-11 and 15 that no other
 stack holds, on 127.0.0.1. Prints the figures and the audit, saves ``bench/results/load.json``,
 exits 1 if anything was lost.
 """

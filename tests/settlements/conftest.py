@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from celery.exceptions import AlwaysEagerIgnored
 from django.db import connection
 
@@ -20,9 +19,9 @@ from commissions.settlement_models import SettlementRunTrigger
 from commissions.settlements import settlement_run_execute, settlement_run_request
 from livecommerce.celery import app as celery_app
 from tests import factories
+from tests.system.stack import WORKER_REDIS_DB_INDEXES, RedisClaim
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-REDIS_DB_BY_XDIST_WORKER = {"master": 7, "gw0": 7, "gw1": 8}
 
 
 @dataclass
@@ -74,9 +73,14 @@ def run_settlements(period_end: date, currency: str = "USD", *, scheduled: bool 
 # --- A real Celery worker ---------------------------------------------------------------------
 
 
+# The Redis database the ``broker`` fixture claimed for the running test (no other test run
+# holds it: ``tests.system.stack.RedisClaim``).
+_claimed: RedisClaim | None = None
+
+
 def redis_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
-    return f"redis://127.0.0.1:6379/{REDIS_DB_BY_XDIST_WORKER.get(worker, 8)}"
+    assert _claimed is not None, "use the broker fixture"
+    return _claimed.url
 
 
 def worker_database_url() -> str:
@@ -167,11 +171,15 @@ def send_task(name: str, **kwargs) -> None:
 
 @pytest.fixture
 def broker():
-    """This test's Redis database, emptied before and after."""
-    client = redis.Redis.from_url(redis_url())
-    client.flushdb()
-    yield client
-    client.flushdb()
+    """This test's Redis database, claimed and emptied before, emptied and released after."""
+    global _claimed
+    _claimed = RedisClaim(indexes=WORKER_REDIS_DB_INDEXES)
+    _claimed.empty()
+    try:
+        yield _claimed.client
+    finally:
+        _claimed.release()
+        _claimed = None
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 ``tests.system.stack.LiveStack``: gunicorn with 2 workers, a Celery worker on every queue and,
 when a test calls ``live_stack.start_beat()``, Celery beat; all on 127.0.0.1 with ports the
 kernel picks, against pytest-django's test database and a Redis database of their own (one of
-9-12 that no other stack holds), reached through proxies a test can cut. What a test gets::
+9-11 and 15 that no other stack holds), reached through proxies a test can cut. What a test gets::
 
     live_stack.base_url              # http://127.0.0.1:<port>, for clients.LiveCommerceClient
     live_stack.redis_url             # the broker's Redis database (direct)

@@ -45,8 +45,11 @@ from tests.system.proxy import TCPProxy
 BASE_DIR = Path(__file__).resolve().parents[2]
 # Redis database indexes for system tests and bench/faults.py, bench/load.py. Each stack claims
 # one that no other stack holds (a key set with NX and kept alive), so test runs started at the
-# same time by different people, or their xdist workers, never share a broker.
-REDIS_DB_INDEXES = (9, 10, 11, 12)
+# same time by different people, or their xdist workers, never share a broker. The single-worker
+# tests (tests/webhooks, tests/settlements) claim from WORKER_REDIS_DB_INDEXES the same way;
+# the benchmarks keep 12-14 and the development server 0.
+REDIS_DB_INDEXES = (9, 10, 11, 15)
+WORKER_REDIS_DB_INDEXES = (1, 2, 3, 4, 5, 6, 7, 8)
 REDIS_CLAIM_KEY = "lc_system:claimed-by"
 REDIS_CLAIM_TTL = 120  # seconds; refreshed every 20 s while the stack runs
 QUEUES = ("default", "webhooks", "settlements")
@@ -66,14 +69,15 @@ DROPPED_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTING
 
 
 class RedisClaim:
-    """One of ``REDIS_DB_INDEXES`` held for this stack until ``release()``."""
+    """One of ``indexes`` held for this stack (or test) until ``release()``."""
 
-    def __init__(self, timeout: float = 300) -> None:
+    def __init__(self, timeout: float = 300, indexes: tuple[int, ...] = REDIS_DB_INDEXES) -> None:
         host, port = redis_server()
+        self.host, self.port = host, port
         self.token = f"{os.getpid()}-{uuid.uuid4().hex}"
         deadline = time.monotonic() + timeout
         while True:
-            for index in REDIS_DB_INDEXES:
+            for index in indexes:
                 client = redis.Redis(host=host, port=port, db=index)
                 if client.set(REDIS_CLAIM_KEY, self.token, nx=True, ex=REDIS_CLAIM_TTL):
                     self.index, self.client = index, client
@@ -81,7 +85,7 @@ class RedisClaim:
                 client.close()
             else:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"every Redis database of {REDIS_DB_INDEXES} is in use")
+                    raise RuntimeError(f"every Redis database of {indexes} is in use")
                 time.sleep(1)
                 continue
             break
@@ -94,6 +98,10 @@ class RedisClaim:
             with contextlib.suppress(redis.RedisError):
                 if self.client.get(REDIS_CLAIM_KEY) == self.token.encode():
                     self.client.expire(REDIS_CLAIM_KEY, REDIS_CLAIM_TTL)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.index}"
 
     def empty(self) -> None:
         """Delete every key of the database but the claim."""

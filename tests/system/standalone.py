@@ -4,7 +4,7 @@ Each scenario gets a database of its own, copied from a migrated template
 (``CREATE DATABASE ... TEMPLATE``, much faster than migrating each time), and a ``LiveStack`` of
 its own on it; this process's Django connection points at the same database so the audits read
 what the processes wrote. Databases are named ``lc_system_bench_*``; the stack claims a Redis
-database among 9-12 that no other stack holds (``tests.system.stack.RedisClaim``).
+database among 9-11 and 15 that no other stack holds (``tests.system.stack.RedisClaim``).
 """
 
 from __future__ import annotations

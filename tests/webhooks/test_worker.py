@@ -19,8 +19,7 @@ from tests.webhooks.helpers import publish, wait_for
 from tests.webhooks.worker import (
     BASE_DIR,
     Worker,
-    flush_broker,
-    redis_url,
+    claim_broker,
     shared_database_url,
     use_broker,
 )
@@ -38,19 +37,18 @@ WORKER_ENV = {
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """One worker for the module (restarted by the test that kills it), stopped at the end."""
-    url = redis_url()
-    flush_broker(url)
+    claim = claim_broker()
     with django_db_blocker.unblock():
         database_url = shared_database_url()
     process = Worker(
-        broker_url=url,
+        broker_url=claim.url,
         database_url=database_url,
         log_dir=tmp_path_factory.mktemp("celery"),
         env=WORKER_ENV,
     ).start()
     yield process
     process.stop()
-    flush_broker(url)
+    claim.release()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The test process sends tasks to the same broker (``use_broker``), so ``transaction.on_commit``
 in the test really queues to Redis and the worker really sends over HTTP. Each pytest-xdist
-worker gets its own Redis database index (5 for gw0 or no xdist, 6 for gw1).
+worker claims a Redis database index that no other test run holds (``claim_broker``).
 """
 
 import os
@@ -14,20 +14,19 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 from django.db import connection
 
 from livecommerce.celery import app
+from tests.system.stack import WORKER_REDIS_DB_INDEXES, RedisClaim
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-REDIS_DB_INDEXES = (5, 6)
 
 
-def redis_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    number = int(worker.removeprefix("gw") or 0)
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-    return f"{base}/{REDIS_DB_INDEXES[number % len(REDIS_DB_INDEXES)]}"
+def claim_broker() -> RedisClaim:
+    """A Redis database of its own for this worker (``release()`` it), emptied."""
+    claim = RedisClaim(indexes=WORKER_REDIS_DB_INDEXES)
+    claim.empty()
+    return claim
 
 
 def shared_database_url() -> str:
@@ -140,12 +139,3 @@ class Worker:
         if not self.log_path or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def flush_broker(url: str) -> None:
-    """Empty this test run's own Redis database (stale tasks from an earlier run)."""
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
