@@ -14,8 +14,6 @@ expiring unpaid orders every second, PostgreSQL and Redis; and uvicorn serving t
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 import threading
 import time
@@ -23,7 +21,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 import requests
 from celery import Celery
@@ -32,6 +29,7 @@ from clients.webhooks import WebhookReceiver
 from commissions.models import LedgerEntry
 from orders.models import Order, OrderEvent, OrderLine, Product
 from partners.models import Event
+from tests.system.feeds import FeedReader, SSEParser
 from tests.system.stack import wait_until
 from tests.system.workload import build_marketplace
 
@@ -266,70 +264,6 @@ def test_a_hot_product_sells_exactly_its_units_to_200_concurrent_buyers(
 # --- 200 feeds on uvicorn ---------------------------------------------------------------------
 
 
-class FeedReader:
-    """``count`` SSE clients on one asyncio loop in a thread of the test, each recording what
-    it got: ``(id, event, data)`` per message."""
-
-    def __init__(self, url: str, key: str, count: int) -> None:
-        self.url, self.key, self.count = url, key, count
-        self.messages: list[list[tuple[str, str, dict]]] = [[] for _ in range(count)]
-        self.errors: list[str] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.tasks: list[asyncio.Future] = []
-        self.client: httpx.AsyncClient | None = None
-
-    def start(self) -> FeedReader:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(30)
-        return self
-
-    async def _open(self) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(60, read=None),
-            limits=httpx.Limits(max_connections=self.count + 10),
-        )
-        self.tasks = [asyncio.ensure_future(self._read(i)) for i in range(self.count)]
-
-    async def _read(self, index: int) -> None:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        try:
-            async with self.client.stream("GET", self.url, headers=headers) as response:
-                if response.status_code != 200:
-                    self.errors.append(f"{index}: {response.status_code}")
-                    return
-                fields: dict[str, str] = {}
-                async for line in response.aiter_lines():
-                    if not line:
-                        if "event" in fields:
-                            self.messages[index].append(
-                                (fields["id"], fields["event"], json.loads(fields["data"]))
-                            )
-                        fields = {}
-                    elif not line.startswith(":") and ": " in line:
-                        name, value = line.split(": ", 1)
-                        fields[name] = value
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # recorded; the test asserts there were none
-            self.errors.append(f"{index}: {exc!r}")
-
-    def close(self) -> None:
-        if not self.thread.is_alive():
-            return
-
-        async def shut():
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-            if self.client is not None:
-                await self.client.aclose()
-
-        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 def read_once(url: str, key: str, *, last_event_id: str | None, until) -> list[tuple]:
     """One SSE connection (requests), read until ``until(messages)``; then disconnect."""
     headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
@@ -339,17 +273,13 @@ def read_once(url: str, key: str, *, last_event_id: str | None, until) -> list[t
     with requests.get(url, headers=headers, stream=True, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        fields: dict[str, str] = {}
+        parser = SSEParser()
         for line in response.iter_lines(decode_unicode=True):
-            if not line:
-                if "event" in fields:
-                    messages.append((fields["id"], fields["event"], json.loads(fields["data"])))
-                    if until(messages):
-                        return messages
-                fields = {}
-            elif not line.startswith(":") and ": " in line:
-                name, value = line.split(": ", 1)
-                fields[name] = value
+            message = parser.line(line)
+            if message is not None:
+                messages.append(message)
+                if until(messages):
+                    return messages
     return messages
 
 
