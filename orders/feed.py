@@ -95,6 +95,20 @@ def feed_session_for(caller, session_id: str) -> LiveSession | None:
     return session if allowed else None
 
 
+@dataclass(frozen=True)
+class FeedAccess:
+    """The question a feed asks again while it is open: may the key that opened it still read
+    the session? A value (equal for two feeds of one key and session), so the feeds of a
+    session under ASGI share one answer instead of asking the database each (see
+    :meth:`FeedHub.still_allowed`)."""
+
+    api_key_id: str
+    session_id: str
+
+    def __call__(self) -> bool:
+        return caller_may_still_read(self.api_key_id, self.session_id)
+
+
 def caller_may_still_read(api_key_id: str, session_id: str) -> bool:
     """Whether the key that opened a feed may still read it: the key neither revoked nor
     expired, its partner active, the session still visible to it (a host app taken off the
@@ -271,6 +285,8 @@ class FeedHub:
         # between its own backlog read and the hub's first.
         self.seq = 0
         self.task: asyncio.Task | None = None
+        # Access checks shared by the hub's feeds: the question -> (asked at, the answer).
+        self.checks: dict[Callable[[], bool], tuple[float, asyncio.Future]] = {}
 
     @classmethod
     def subscribe(cls, session_id: str) -> tuple[FeedHub, _Subscriber]:
@@ -286,6 +302,24 @@ class FeedHub:
     def unsubscribe(self, subscriber: _Subscriber) -> None:
         self.subscribers.discard(subscriber)
 
+    async def still_allowed(self, allowed: Callable[[], bool]) -> bool:
+        """``allowed()``, asked of the database at most once per half
+        ``LIVE_FEED_RECHECK_SECONDS`` for every feed of the hub asking the same question (one
+        key, one session: a :class:`FeedAccess`), so 200 feeds opened with one key cost one
+        check, not 200 (the profile of 200 open feeds had three quarters of the feed process's
+        time in these checks). A feed so learns of a lost access within 1.5 rechecks."""
+        now = time.monotonic()
+        # answers too old to share are forgotten, so the dict holds the keys of open feeds only
+        fresh = settings.LIVE_FEED_RECHECK_SECONDS / 2
+        for question, (asked_at, _) in list(self.checks.items()):
+            if now - asked_at > fresh:
+                del self.checks[question]
+        asked = self.checks.get(allowed)
+        if asked is None or (asked[1].done() and _failed(asked[1])):
+            answer = asyncio.ensure_future(in_db_thread(_allowed, allowed))
+            asked = self.checks[allowed] = (now, answer)
+        return await asyncio.shield(asked[1])
+
     def _send(self, item: tuple) -> None:
         for subscriber in list(self.subscribers):
             try:
@@ -297,6 +331,7 @@ class FeedHub:
     async def _run(self) -> None:
         try:
             while self.subscribers:
+                began = time.monotonic()
                 try:
                     snapshot = await in_db_thread(_read, self.session_id, self.seq)
                 except Exception:
@@ -310,7 +345,7 @@ class FeedHub:
                 for message in snapshot.messages:
                     self.seq = message.seq
                     self._send(("message", message))
-                self._send(("stats", snapshot.status, snapshot.stats, self.seq))
+                self._send(("stats", snapshot.status, snapshot.stats, self.seq, began))
                 if _is_over(snapshot):
                     self._send(("over",))
                 await asyncio.sleep(settings.LIVE_FEED_POLL_SECONDS)
@@ -324,8 +359,9 @@ async def async_feed(
 ) -> AsyncIterator[str]:
     """The feed under ASGI: join the session's hub, send the backlog, then what the hub sends.
 
-    ``allowed()`` (run on a feed database thread) is asked every ``LIVE_FEED_RECHECK_SECONDS``,
-    whether or not the hub sends anything; the feed ends when it is false.
+    ``allowed()`` (run on a feed database thread, its answer shared by the hub's feeds that ask
+    the same) is asked every ``LIVE_FEED_RECHECK_SECONDS``, whether or not the hub sends
+    anything; the feed ends when it is false.
     """
     hub, subscriber = FeedHub.subscribe(session_id)  # first, so nothing falls between the two
     seq, tick, last_stats = last_seen, 0, None
@@ -343,6 +379,9 @@ async def async_feed(
                 yield message_event(message)
             if not snapshot.messages:
                 break
+        # The hub's stats from a read that began before this one ended may be older than these:
+        # sent after them, the counts would go back. Only later reads' stats are sent.
+        fresh_from = time.monotonic()
         tick += 1
         last_stats = snapshot.stats
         yield stats_event(session_id, snapshot.status, snapshot.stats, seq=seq, tick=tick)
@@ -352,7 +391,7 @@ async def async_feed(
         recheck_at = time.monotonic() + recheck
         while not subscriber.dropped:
             if allowed is not None and time.monotonic() >= recheck_at:
-                if not await in_db_thread(_allowed, allowed):
+                if not await hub.still_allowed(allowed):
                     return
                 recheck_at = time.monotonic() + recheck
             if time.monotonic() >= keepalive_at:
@@ -371,6 +410,8 @@ async def async_feed(
                 seq = item[1].seq
                 yield message_event(item[1])
             elif kind == "stats" and item[2] != last_stats and item[3] >= seq:
+                if item[4] < fresh_from:
+                    continue
                 tick += 1
                 last_stats = item[2]
                 yield stats_event(session_id, item[1], item[2], seq=seq, tick=tick)
@@ -378,6 +419,10 @@ async def async_feed(
                 return
     finally:
         hub.unsubscribe(subscriber)
+
+
+def _failed(future: asyncio.Future) -> bool:
+    return future.cancelled() or future.exception() is not None
 
 
 def _allowed(allowed: Callable[[], bool]) -> bool:

@@ -7,8 +7,6 @@ A plain Django async view, not a DRF one (DRF views are synchronous): under ASGI
 documents the path from it, and the URL is served by :func:`live_session_feed`.
 """
 
-from functools import partial
-
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import JsonResponse, StreamingHttpResponse
@@ -119,7 +117,7 @@ def _authorize(request, pk: str):
     if session is None:
         return None, JsonResponse(error_body("not_found", "No such live session."), status=404)
     # Asked again every LIVE_FEED_RECHECK_SECONDS while the feed is open.
-    return partial(feed.caller_may_still_read, caller.api_key_id, session.pk), None
+    return feed.FeedAccess(caller.api_key_id, session.pk), None
 
 
 async def live_session_feed(request, pk: str):

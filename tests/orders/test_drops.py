@@ -522,3 +522,39 @@ def test_a_caller_that_keeps_access_keeps_its_feed_across_rechecks(roles, drop, 
             response = client.get(f"/api/v1/live-sessions/{live.pk}/feed")
             b"".join(response.streaming_content)
             assert time.monotonic() - started >= 0.9  # ended by LIVE_FEED_SYNC_SECONDS only
+
+
+def test_the_feeds_of_one_key_share_one_access_check_at_a_time(settings):
+    import asyncio
+    import time
+    from dataclasses import dataclass
+
+    from orders.feed import FeedHub
+
+    asked = []
+
+    @dataclass(frozen=True)
+    class Question:  # equal for the feeds of one key, like FeedAccess
+        key: str
+
+        def __call__(self) -> bool:
+            asked.append(self.key)
+            time.sleep(0.05)  # a database round trip: the other feeds ask meanwhile
+            return self.key != "revoked"
+
+    async def ask_many(hub: FeedHub) -> list[bool]:
+        questions = [Question("kept")] * 200 + [Question("revoked")] * 3
+        return await asyncio.gather(*(hub.still_allowed(q) for q in questions))
+
+    async def run() -> tuple[list[bool], list[bool]]:
+        hub = FeedHub("lvs_shared_checks")
+        first = await ask_many(hub)
+        await asyncio.sleep(settings.LIVE_FEED_RECHECK_SECONDS)  # past the shared answer's age
+        return first, await ask_many(hub)
+
+    settings.LIVE_FEED_RECHECK_SECONDS = 0.3
+    first, again = asyncio.run(run())
+
+    assert first == again == [True] * 200 + [False] * 3
+    # one question to the database per key and half recheck interval, not one per feed
+    assert sorted(asked) == ["kept", "kept", "revoked", "revoked"]
