@@ -6,8 +6,9 @@
 # Needs what the tests need (PostgreSQL and Redis on 127.0.0.1, the venv with
 # requirements-dev.txt, which pins py-spy for the profile) plus the `pgbench` binary: Debian's
 # postgresql-client package has it (installed here with apt-get when missing and run as root).
-# Each benchmark makes its own database (lc_bench_orders, lc_bench_webhooks, lc_bench_queries_*,
-# lc_bench, lc_bench_reports) and Redis database index (12, 13, 14), starts what it needs on
+# Each benchmark makes its own database (lc_bench_orders, lc_bench_webhooks, lc_bench_feeds,
+# lc_bench_queries_*, lc_bench, lc_bench_reports) and Redis database index (12, 13, 14; the
+# live feed's claims one of 9-11 and 15 like the system tests), starts what it needs on
 # ports the kernel picks on 127.0.0.1 and stops it afterwards. The settlement and reports
 # benchmarks generate their 1M-line ledgers only when their databases do not hold them yet;
 # BENCH_FRESH=1 regenerates them. The machine is shared: run this when it is quiet (the load
@@ -54,6 +55,8 @@ step "Order rush: pgbench, the minimal DRF endpoint, create, pay, the rush, py-s
 "$PYTHON" bench/bench_orders.py --write-docs
 step "Webhooks: 10,000 events through real Celery workers"
 "$PYTHON" bench/bench_webhooks.py --write-docs
+step "Live feed: the order API with 200 feeds open and with none, 5 rounds each"
+"$PYTHON" bench/bench_feeds.py --write-docs
 step "Query counts: every list and action at 20 and 200 items"
 "$PYTHON" bench/bench_queries.py --write-docs
 step "Settlement: 1M ledger lines, 1,000 payees"

@@ -4,9 +4,9 @@
     .venv/bin/python bench/summary.py --end     # after: "Summary" and "Machine and commands"
 
 ``bench/run_all.sh`` calls both around the benchmarks. ``--end`` reads what each benchmark
-left (``bench/results/*.json`` for the order, webhook and query benchmarks; the "Settlement"
-and "Reports" sections their own scripts wrote), writes the two sections and puts every
-section of the document in a fixed order. Sections it does not know (the analysis written by
+left (``bench/results/*.json`` for the order, webhook, live feed and query benchmarks; the
+"Settlement" and "Reports" sections their own scripts wrote), writes the two sections and puts
+every section of the document in a fixed order. Sections it does not know (the analysis written by
 hand after a run) are kept as they are, after the generated ones.
 """
 
@@ -26,6 +26,7 @@ ORDER = [
     "Order rush",
     "Profile of the order path",
     "Webhooks",
+    "Live feed",
     "Settlement",
     "Reports",
     "Query counts",
@@ -212,6 +213,26 @@ def summary(sections: dict[str, str]) -> str:
                 _met(paced["p99_ms"] < 1000),
             ],
         ]
+    feeds = common.load_result("feeds")
+    if feeds:
+        s, c = feeds["summary"], feeds["config"]
+        rows += [
+            [
+                "Live feed",
+                f"order API p99, {c['feeds']} feeds open / none (median of {c['rounds']} rounds)",
+                f"{s['ratio_p99']:.2f}x ({f(s['median']['feeds']['p99_ms'])} vs "
+                f"{f(s['median']['none']['p99_ms'])} ms)",
+                "≤ 1.5x",
+                _met(s["ratio_p99"] <= 1.5),
+            ],
+            [
+                "Live feed",
+                "every feed saw its stats rise and each sell-out",
+                "yes" if s["feeds_ok"] else "no",
+                "yes",
+                _met(s["feeds_ok"]),
+            ],
+        ]
     queries = common.load_result("queries")
     if queries:
         sizes = queries["sizes"]
@@ -286,6 +307,7 @@ def machine_and_commands() -> str:
             "./bench/run_all.sh                                  # all of them, rewrites this page",
             ".venv/bin/python bench/bench_orders.py --write-docs     # lc_bench_orders, Redis 12",
             ".venv/bin/python bench/bench_webhooks.py --write-docs   # lc_bench_webhooks, Redis 13",
+            ".venv/bin/python bench/bench_feeds.py --write-docs  # lc_bench_feeds, Redis 9-11/15",
             ".venv/bin/python bench/bench_queries.py --write-docs   # lc_bench_queries_*, Redis 14",
             ".venv/bin/python bench/bench_settlement.py --write-docs # lc_bench",
             ".venv/bin/python bench/bench_reports.py --write-docs    # lc_bench_reports",
