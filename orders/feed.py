@@ -130,7 +130,12 @@ def caller_may_still_read(api_key_id: str, session_id: str) -> bool:
 
 def sse(*, event: str, data: dict, id: str) -> str:
     """One Server-Sent Events message."""
-    return f"id: {id}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    return sse_encoded(event=event, data=json.dumps(data, separators=(",", ":")), id=id)
+
+
+def sse_encoded(*, event: str, data: str, id: str) -> str:
+    """One Server-Sent Events message whose data is JSON text already."""
+    return f"id: {id}\nevent: {event}\ndata: {data}\n\n"
 
 
 def parse_last_event_id(value: str | None) -> int:
@@ -200,14 +205,19 @@ def message_event(message: LiveFeedMessage) -> str:
     return sse(event=message.type, data=message.data, id=str(message.seq))
 
 
-def stats_event(session_id: str, status: str, stats: dict, *, seq: int, tick: int) -> str:
+def stats_data(session_id: str, status: str, stats: dict) -> str:
+    """A ``stats`` message's data as JSON text, ``at`` now."""
     data = {
         "live_session": session_id,
         "status": status,
         **stats,
         "at": _time_field.to_representation(timezone.now()),
     }
-    return sse(event=STATS, data=data, id=f"{seq}:{tick}")
+    return json.dumps(data, separators=(",", ":"))
+
+
+def stats_event(session_id: str, status: str, stats: dict, *, seq: int, tick: int) -> str:
+    return sse_encoded(event=STATS, data=stats_data(session_id, status, stats), id=f"{seq}:{tick}")
 
 
 def _is_over(snapshot: Snapshot) -> bool:
@@ -345,7 +355,9 @@ class FeedHub:
                 for message in snapshot.messages:
                     self.seq = message.seq
                     self._send(("message", message))
-                self._send(("stats", snapshot.status, snapshot.stats, self.seq, began))
+                # rendered once here, not once per feed (200 feeds: 200 JSON encodings a second)
+                data = stats_data(self.session_id, snapshot.status, snapshot.stats)
+                self._send(("stats", snapshot.status, snapshot.stats, self.seq, began, data))
                 if _is_over(snapshot):
                     self._send(("over",))
                 await asyncio.sleep(settings.LIVE_FEED_POLL_SECONDS)
@@ -414,7 +426,7 @@ async def async_feed(
                     continue
                 tick += 1
                 last_stats = item[2]
-                yield stats_event(session_id, item[1], item[2], seq=seq, tick=tick)
+                yield sse_encoded(event=STATS, data=item[5], id=f"{seq}:{tick}")
             elif kind in ("over", "gone"):
                 return
     finally:
