@@ -16,12 +16,16 @@ the order API (``POST /orders`` then ``POST /orders/{id}/pay``, one unit, the se
 at a fixed pace (``--rate`` orders a second, well below what the two workers take, from
 ``--threads`` threads, each order started at its due time) for ``--seconds``, once with no feed
 open and once with ``--feeds`` feeds open (in a process of their own, so their reading does not
-share this process's interpreter with the clock); the order of the two alternates from round to
-round. With the feeds open, after the measured window, the round's hot product sells out, and
-every feed must show the ``product.sold_out`` and stats with the session's units sold (read
-from the database) and the hot product at 0; the feeds then close. Reported: p50/p95/p99 of the
+share this process's interpreter with the clock, at nice 19, ``--readers-nice``: they stand for
+viewers on other machines, so on this one they take only the CPU the service leaves); the order
+of the two alternates from round to round. With the feeds open, after the measured window, the
+round's hot product sells out, and every feed must show the ``product.sold_out`` and stats with
+the session's units sold (read from the database) and the hot product at 0; the feeds then
+close. Reported: p50/p95/p99 of the
 calls per round and condition, the median over rounds, the ratio of the p99s against the 1.5x
-ceiling (the issue's), and the CPU the feed process (uvicorn) and the web workers used.
+ceiling (the issue's), and the CPU the feed process (uvicorn), the web workers and the readers
+used. Bounded: no round starts past ``--budget`` seconds (225) from the start; ``--profile``
+records uvicorn with py-spy during the first round with feeds (``bench/results/``).
 """
 
 import argparse
@@ -50,9 +54,11 @@ TITLE = "Live feed"
 # --- the feeds, in a process of their own ---------------------------------------------------
 
 
-def feed_process(conn, url: str, key: str, count: int) -> None:
+def feed_process(conn, url: str, key: str, count: int, nice: int) -> None:
     """Serve ``open``/``check``/``close``/``quit`` commands from the benchmark over ``conn``."""
     from tests.system.feeds import FeedReader
+
+    os.nice(nice)
 
     reader = None
     while True:
@@ -124,11 +130,11 @@ def stats_rose(messages: list[tuple]) -> bool:
 class Feeds:
     """The feed process, driven from here."""
 
-    def __init__(self, url: str, key: str, count: int) -> None:
+    def __init__(self, url: str, key: str, count: int, nice: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=feed_process, args=(child, url, key, count), daemon=True
+            target=feed_process, args=(child, url, key, count, nice), daemon=True
         )
         self.process.start()
 
@@ -327,12 +333,17 @@ def measure(args) -> dict:
         market.close()
         api = OrderAPI(stack.base_url, host.key, session["id"])
         feed_url = f"{stack.feed_url}/api/v1/live-sessions/{session['id']}/feed"
-        feeds = Feeds(feed_url, host.key, args.feeds)
+        feeds = Feeds(feed_url, host.key, args.feeds, args.readers_nice)
         web_pids = [stack.web.pid, *stack.web.children()]
         pace = {"rate": args.rate, "threads": args.threads}
         warm = api.paced(everyday["id"], seconds=3, **pace)  # both web workers warm
         print(f"warm-up: {warm['orders']} orders, {len(warm['errors'])} errors", flush=True)
         for number in range(args.rounds):
+            # a round takes its two windows and about 10 s more (opening, the drop, closing)
+            if time.monotonic() + 2 * args.seconds + 10 > args.deadline:
+                results["stopped"] = f"after {number} rounds: --budget reached"
+                print(f"stopping {results['stopped']}", flush=True)
+                break
             # the condition that goes first alternates, so a drift of the machine's pace weighs
             # on both alike
             for condition in ("none", "feeds") if number % 2 == 0 else ("feeds", "none"):
@@ -462,6 +473,7 @@ def summarize(results: dict, args) -> dict:
     }
     checks = [r["check"] for r in by["feeds"]]
     return {
+        "rounds": min(len(rs) for rs in by.values()),
         "median": median,
         "ratio_p99": median["feeds"]["p99_ms"] / median["none"]["p99_ms"],
         "ratio_p50": median["feeds"]["p50_ms"] / median["none"]["p50_ms"],
@@ -470,13 +482,13 @@ def summarize(results: dict, args) -> dict:
             for c in checks
         ),
         "errors": sum(r["error_count"] for r in results["rounds"]),
-        "feed_cpu_per_s": {
-            c: statistics.median(r["feed_cpu_s"] / r["elapsed_s"] for r in rs)
-            for c, rs in by.items()
-        },
-        "web_cpu_per_s": {
-            c: statistics.median(r["web_cpu_s"] / r["elapsed_s"] for r in rs)
-            for c, rs in by.items()
+        # CPU time over the round's time, per process: uvicorn, the web workers, the readers
+        "cpu_per_s": {
+            what: {
+                c: statistics.median(r[f"{what}_cpu_s"] / r["elapsed_s"] for r in rs)
+                for c, rs in by.items()
+            }
+            for what in ("feed", "web", "reader")
         },
     }
 
@@ -498,6 +510,7 @@ def render(r: dict) -> str:
                 f(calls["p99_ms"]),
                 f"{result['feed_cpu_s'] / result['elapsed_s']:.0%}",
                 f"{result['web_cpu_s'] / result['elapsed_s']:.0%}",
+                f"{result['reader_cpu_s'] / result['elapsed_s']:.0%}",
                 f"{result['load']:.2f}",
                 f"{check['saw_sell_out']} / {c['feeds']}" if check else "",
             ]
@@ -512,8 +525,9 @@ def render(r: dict) -> str:
                 f(med["p50_ms"]),
                 f(med["p95_ms"]),
                 f(med["p99_ms"]),
-                f"{s['feed_cpu_per_s'][condition]:.0%}",
-                f"{s['web_cpu_per_s'][condition]:.0%}",
+                f"{s['cpu_per_s']['feed'][condition]:.0%}",
+                f"{s['cpu_per_s']['web'][condition]:.0%}",
+                f"{s['cpu_per_s']['reader'][condition]:.0%}",
                 "",
                 "",
             ]
@@ -529,9 +543,12 @@ def render(r: dict) -> str:
             f"Celery worker; one live session. Each round: {f(c['rate'], 0)} orders/s "
             f"(`POST /orders` then `/pay`, one unit) from {c['threads']} threads for "
             f"{f(c['seconds'], 0)} s with no feed open, and the same with {c['feeds']} feeds "
-            "open (read by a process of their own); the order of the two alternates. Latency of "
-            "each call, create and pay together. CPU: the uvicorn process's and the web "
-            "workers' CPU time over the round's time (100% is one core).",
+            f"open (read by a process of their own at nice {c['readers_nice']}: the viewers "
+            "stand for clients on other machines, so on this one they take the CPU the service "
+            "leaves); the order of the two alternates. Latency of "
+            "each call, create and pay together. CPU: the uvicorn process's, the web workers' "
+            "and the feed readers' CPU time over the round's time (100% is one core)."
+            + (f" Stopped {r['stopped']}." if r.get("stopped") else ""),
             "",
             common.table(
                 [
@@ -543,11 +560,12 @@ def render(r: dict) -> str:
                     "p99 ms",
                     "uvicorn CPU",
                     "gunicorn CPU",
+                    "readers' CPU",
                     "load",
                     "saw the sell-out",
                 ],
                 rows,
-                "llrrrrrrrr",
+                "llrrrrrrrrr",
             ),
             "",
             common.table(
@@ -587,18 +605,28 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=8, help="orders (create + pay) a second")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
+        "--readers-nice",
+        type=int,
+        default=19,
+        help="the feed readers' niceness: they stand for viewers on other machines (0: not)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=225, help="seconds in all: no round starts past it"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="py-spy on uvicorn during the first feeds round"
     )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
+    args.deadline = time.monotonic() + args.budget
     load_before = common.load_average()
     common.create_database(DB_NAME)
     common.setup_django(DB_NAME)
     common.migrate()
     results = measure(args)
     results.update(
-        config=vars(args),
+        config={k: v for k, v in vars(args).items() if k != "deadline"},
         load_before=load_before,
         load_after=common.load_average(),
         machine=common.machine(),

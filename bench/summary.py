@@ -219,7 +219,7 @@ def summary(sections: dict[str, str]) -> str:
         rows += [
             [
                 "Live feed",
-                f"order API p99, {c['feeds']} feeds open / none (median of {c['rounds']} rounds)",
+                f"order API p99, {c['feeds']} feeds open / none (median of {s['rounds']} rounds)",
                 f"{s['ratio_p99']:.2f}x ({f(s['median']['feeds']['p99_ms'])} vs "
                 f"{f(s['median']['none']['p99_ms'])} ms)",
                 "≤ 1.5x",
