@@ -522,8 +522,7 @@ DROP FUNCTION IF EXISTS test_slow_settlement();
 def sales_released_yesterday(*, brands: int) -> tuple:
     """``brands`` brands (one fulfillment partner, one creator) each with a sale whose return
     window closed yesterday; returns (yesterday, the payees)."""
-    from tests import factories
-    from tests.settlements import flows
+    from tests import factories, flows
 
     yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday -= timedelta(days=1)
@@ -558,7 +557,7 @@ def pool_process_killed_mid_settlement(
     from commissions.choices import EntryKind
     from commissions.models import LedgerEntry, Settlement, SettlementRun
     from partners.models import Event
-    from tests.settlements import flows
+    from tests import flows
 
     def settled() -> int:
         return LedgerEntry.objects.filter(kind=EntryKind.SETTLEMENT).count()
