@@ -121,6 +121,7 @@ def test_bearer_auth_is_declared(schema):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 @pytest.mark.parametrize(
     ("path", "expect"),
@@ -167,6 +168,7 @@ def _operations(schema):
                 yield f"{method.upper()} {path}", method, operation
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npx") is None, reason="Node's npx is not installed")
 def test_redocly_recommended_rules_find_no_error(tmp_path, django_db_blocker):
     from django.test import Client

@@ -20,6 +20,8 @@ from django.core.management import call_command
 from tests import factories
 from tests.conftest import client_for
 
+pytestmark = pytest.mark.slow
+
 VENV_BIN = Path(sys.executable).parent
 
 

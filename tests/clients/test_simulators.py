@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from clients.simulators import FulfillmentPartner, HostApp, run_scenario
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_scenario_sells_ships_settles_and_the_books_agree(

@@ -221,6 +221,7 @@ def check_invariants(paid: list[Order], *, per_order: bool = False) -> None:
         assert kinds[EntryKind.SALE] == 1 and kinds.get(EntryKind.RELEASE, 0) <= 1
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,

@@ -350,6 +350,7 @@ def _check_statements(world: World) -> None:
             assert _held(partner, world.currency, line["created"]) == balance
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
