@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: install what the tests need, make sure PostgreSQL and Redis (and,
 # if installed, RabbitMQ) are running on localhost (start them if installed but stopped), then
-# lint and run the whole suite.
+# lint and run the whole suite in two stages: the fast tests, then the system and slow ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,5 +86,26 @@ echo "==> Lint (ruff) and migrations check"
 .venv/bin/ruff format --check .
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 
-echo "==> Tests on PostgreSQL ($DATABASE_URL) and Redis ($TEST_REDIS_URL)"
-exec .venv/bin/pytest -n 2 --dist loadfile -q "$@"
+# Two stages of the one suite, each on 2 workers: the fast tests first, then the system tests
+# (real gunicorn, Celery and beat processes) and the slow ones (property runs, fuzzing, clients
+# generated or installed). Both stages always run; the script fails if either failed. Arguments
+# go to both stages (paths, -k, -x ...); a stage they leave empty counts as passed. Arguments
+# choosing markers themselves (-m) run as one stage.
+status=0
+stage() {
+  local name="$1"; shift
+  echo "==> Tests, $name, on PostgreSQL ($DATABASE_URL) and Redis ($TEST_REDIS_URL)"
+  local started=$SECONDS code=0
+  .venv/bin/pytest -n 2 --dist loadfile -q "$@" || code=$?
+  [ "$code" -eq 5 ] && code=0  # pytest's "no tests collected": nothing of this stage was asked
+  echo "==> Tests, $name: $([ "$code" -eq 0 ] && echo passed || echo "FAILED ($code)") in $((SECONDS - started)) s"
+  [ "$code" -eq 0 ] || status=1
+}
+case " $* " in
+  *" -m "* | *" -m"* | *" --markexpr"*) stage "as asked" "$@" ;;
+  *)
+    stage "fast stage" -m "not system and not slow" "$@"
+    stage "system and slow stage" -m "system or slow" "$@"
+    ;;
+esac
+exit $status

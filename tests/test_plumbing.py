@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -14,7 +15,7 @@ from django.utils import timezone
 from livecommerce.idempotency import purge_expired
 from livecommerce.models import IdempotencyRecord
 from partners.models import Partner
-from tests.conftest import KeyedClient
+from tests.conftest import KeyedClient, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -183,8 +184,6 @@ class TestErrors:
 
 
 def test_throttling_answers_429_with_retry_after(ops):
-    from django.core.cache import cache
-
     cache.clear()
     rates = {"api_key": "3/min"}
     with override_settings(
@@ -255,6 +254,4 @@ def test_production_settings_refuse_the_development_secret_key():
 
 
 def _ops_client() -> KeyedClient:
-    from tests.conftest import client_for
-
     return client_for(role="ops")

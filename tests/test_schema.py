@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.test import Client
 from openapi_spec_validator import validate
 
 from livecommerce.errors import ERROR_CODES
+from partners.webhooks.choices import EVENT_TYPES
+from partners.webhooks.examples import EVENT_EXAMPLES, event_type_component
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +75,6 @@ MAX_REDOCLY_WARNINGS = 10
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker):
-    from django.test import Client
-
     with django_db_blocker.unblock():
         response = Client().get("/api/schema/")
     assert response.status_code == 200
@@ -121,6 +122,7 @@ def test_bearer_auth_is_declared(schema):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 @pytest.mark.parametrize(
     ("path", "expect"),
@@ -167,10 +169,9 @@ def _operations(schema):
                 yield f"{method.upper()} {path}", method, operation
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npx") is None, reason="Node's npx is not installed")
 def test_redocly_recommended_rules_find_no_error(tmp_path, django_db_blocker):
-    from django.test import Client
-
     with django_db_blocker.unblock():
         served = Client().get("/api/schema/")
     path = tmp_path / "schema.yaml"
@@ -277,9 +278,6 @@ def test_request_bodies_refuse_unknown_fields_and_say_so(schema):
 
 
 def test_every_event_type_has_a_documented_example(schema):
-    from partners.webhooks.choices import EVENT_TYPES
-    from partners.webhooks.examples import EVENT_EXAMPLES, event_type_component
-
     missing = [t for t in EVENT_TYPES if t not in EVENT_EXAMPLES]
     assert not missing, f"add an example to partners/webhooks/examples.py for {missing}"
     callbacks = schema["paths"]["/api/v1/webhook-endpoints"]["post"]["callbacks"]

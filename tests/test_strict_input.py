@@ -2,6 +2,8 @@
 
 import pytest
 
+from orders.feed import parse_last_event_id
+from orders.models import Order
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +25,6 @@ def test_a_misspelt_field_is_refused_by_name_with_a_suggestion(host_client, bran
     assert response.status_code == 400
     assert _errors(response) == [("unknown_field", "shiping_amount")]
     assert "Did you mean 'shipping_amount'?" in response.json()["errors"][0]["detail"]
-    from orders.models import Order
 
     assert not Order.objects.exists()  # nothing was created without its shipping charge
 
@@ -106,7 +107,6 @@ def test_an_illegal_move_reads_as_english_and_says_what_it_applies_to(host_clien
     order = host_client.post(
         "/api/v1/orders", {"lines": [{"product": product.pk, "quantity": 1}]}, format="json"
     ).json()
-    from orders.models import Order
 
     Order.objects.filter(pk=order["id"]).update(status="canceled")
 
@@ -131,8 +131,6 @@ def test_a_page_size_that_is_not_ascii_digits_of_sane_length_is_a_400(host_clien
 
 
 def test_a_garbled_last_event_id_is_ignored_and_the_feed_starts_from_the_top():
-    from orders.feed import parse_last_event_id
-
     assert [parse_last_event_id(v) for v in ("²", "²:1", "١٢", "9" * 5000, "12:3")] == [
         0,
         0,

@@ -12,13 +12,18 @@ import os
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from standardwebhooks.webhooks import Webhook
 
 from tests import factories
 from tests.conftest import client_for
+from tests.webhooks.helpers import Receiver
+
+pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -195,7 +200,6 @@ def test_a_typed_client_generated_from_the_schema_runs_an_order_end_to_end(
     assert breakdown.status_code == 200, breakdown.content
     totals = breakdown.parsed.totals
     assert (totals.paid, totals.refunded) == ("70.07", "29.99")
-    from decimal import Decimal
 
     parts = (
         totals.platform_commission,
@@ -228,9 +232,6 @@ def test_a_typed_client_registers_an_endpoint_and_verifies_a_test_event(
     typed, live_server, settings
 ):
     # given a host app with a real receiver on 127.0.0.1
-    from standardwebhooks.webhooks import Webhook
-
-    from tests.webhooks.helpers import Receiver
 
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     host_c = _client(typed, live_server, client_for(partner=factories.HostAppFactory()).key)

@@ -5,6 +5,7 @@ import importlib
 import pytest
 from django.test import override_settings
 from django.urls import clear_url_caches
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from bench.endpoints import BENCH_CREDENTIAL
@@ -54,8 +55,6 @@ def test_when_on_bad_input_is_a_400(bench_urls):
 
 
 def test_the_schema_never_lists_it(bench_urls):
-    from drf_spectacular.generators import SchemaGenerator
-
     schema = SchemaGenerator().get_schema(request=None, public=True)
 
     assert not [path for path in schema["paths"] if "_bench" in path]

@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from clients import (
@@ -204,8 +205,6 @@ class TestRetries:
         assert len({r.idempotency_key for r in recorder.retries}) == 1
 
     def test_429_waits_as_long_as_retry_after_says(self, ops, recorder, settings):
-        from django.conf import settings as django_settings
-
         settings.REST_FRAMEWORK = {
             **django_settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {"api_key": "2/s"},
@@ -220,8 +219,6 @@ class TestRetries:
         assert all(r.delay >= r.retry_after for r in throttled)
 
     def test_429_without_retries_left_is_rate_limited(self, make_client, ops_key, settings):
-        from django.conf import settings as django_settings
-
         settings.REST_FRAMEWORK = {
             **django_settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {"api_key": "1/min"},

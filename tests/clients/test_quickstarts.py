@@ -46,6 +46,7 @@ def test_the_guide_has_a_quickstart_per_caller_before_ops_onboarding():
     assert text.index("quickstart:host_app_curl") < text.index("quickstart:fulfillment_curl")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_quickstarts_run_as_written(live_server, tmp_path):
     # given the demo, loaded as scripts/dev.sh loads it, with its keys in var/demo.env

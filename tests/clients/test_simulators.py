@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 
 from clients.simulators import FulfillmentPartner, HostApp, run_scenario
+from clients.simulators.drop import run_drop
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_scenario_sells_ships_settles_and_the_books_agree(
@@ -112,8 +113,6 @@ def test_without_webhooks_the_fulfillment_partner_catches_up_from_the_api(shop, 
 
 
 def test_the_host_app_runs_a_drop_and_watches_it_on_the_feed(base_url, ops_key):
-    from clients.simulators.drop import run_drop
-
     out = io.StringIO()
 
     # when a drop runs against the service (the embedded default's WSGI feed), with the

@@ -4,6 +4,7 @@ import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from commissions import services
 from commissions.choices import AccountPurpose as P
 from commissions.choices import EntryKind, Share
 from commissions.ledger import (
@@ -17,8 +18,7 @@ from commissions.models import LedgerEntry, LedgerLine
 from commissions.selectors import order_breakdown
 from livecommerce.errors import AppError
 from orders.models import Refund, RefundLine
-from tests import factories
-from tests.commissions import flows
+from tests import factories, flows
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_refunding_a_line_in_parts_reverses_exactly_what_it_posted(parties, usd_
     order = flows.pay(worked_order(parties))
     lipstick = order.lines.get(position=0)
 
-    first = flows.refund(order, lines={lipstick: 1999})
+    first = flows.refund(order, units={lipstick: 1})
     reversed_first = {
         r.share: r.debit
         for r in LedgerLine.objects.filter(entry__refund=first, order_line=lipstick, debit__gt=0)
@@ -100,7 +100,7 @@ def test_refunding_a_line_in_parts_reverses_exactly_what_it_posted(parties, usd_
         Share.FULFILLMENT_FEE: 106,
         Share.BRAND_NET: 1633,  # the tie 106.5 / 1632.5 goes to the larger share
     }
-    flows.refund(order, lines={lipstick: 1999})
+    flows.refund(order, units={lipstick: 1})
 
     # then nothing of the lipstick line is left with anyone
     left = LedgerLine.objects.filter(order_line=lipstick).exclude(purpose=P.BUYER_FUNDS_CLEARING)
@@ -114,7 +114,7 @@ def test_refund_of_shipping_and_tax_beyond_lines(parties, usd_plan):
     order = flows.pay(worked_order(parties))
     palette = order.lines.get(position=1)
 
-    flows.refund(order, lines={palette: 2450}, shipping=500, tax=516)
+    flows.ledger_refund(order, lines={palette: 2450}, shipping=500, tax=516)
 
     totals = order_breakdown(order=order)["totals"]
     assert totals["shipping"] == 0
@@ -126,7 +126,7 @@ def test_refund_amount_named_on_no_part_goes_to_shipping_and_tax_first(parties, 
     order = flows.pay(worked_order(parties))
     palette = order.lines.get(position=1)
 
-    flows.refund(order, lines={palette: 450}, amount=1016)
+    flows.ledger_refund(order, lines={palette: 450}, amount=1016)
 
     totals = order_breakdown(order=order)["totals"]
     assert (totals["shipping"], totals["tax"], totals["refunded"]) == (0, 0, 1466)
@@ -142,8 +142,8 @@ def test_full_refund_leaves_every_party_at_zero(parties, usd_plan):
 
 def test_a_refund_naming_no_part_is_spread_over_everything_left(parties, usd_plan):
     order = flows.pay(worked_order(parties))
-    flows.refund(order, amount=3000)
-    flows.refund(order, amount=order.total - 3000)
+    flows.ledger_refund(order, amount=3000)
+    flows.ledger_refund(order, amount=order.total - 3000)
 
     assert set(flows.account_balances(order=order).values()) == {0}
 
@@ -157,13 +157,14 @@ def test_release_moves_pending_to_available_and_later_refunds_come_from_availabl
     assert flows.pending(brand, order=order) == 0
     assert flows.available(brand, order=order) == 5266
     release = LedgerEntry.objects.get(order=order, kind=EntryKind.RELEASE)
-    flows.complete(order)  # again: the release is posted once
+    with transaction.atomic():  # again: the release is posted once
+        services.ledger_post_release(order=order)
     assert LedgerEntry.objects.filter(order=order, kind=EntryKind.RELEASE).count() == 1
     # a debit of pending and a credit of available per partner and share: the brand's net, the
     # creator's commission, the fulfillment partner's fee and its shipping
     assert release.lines.count() == 2 * 4
 
-    flows.refund(order, lines={order.lines.get(position=1): 2450})
+    flows.refund(order, units={order.lines.get(position=1): 1})
     assert flows.pending(brand, order=order) == 0
     assert flows.available(brand, order=order) == 5266 - 2001
 
@@ -205,7 +206,6 @@ def test_posting_twice_with_one_key_posts_once(db):
 
 def test_order_services_calls_are_idempotent(parties, usd_plan):
     order = flows.pay(worked_order(parties))
-    from commissions import services
 
     with transaction.atomic():
         services.ledger_post_sale(order=order)
@@ -216,7 +216,7 @@ def test_order_services_calls_are_idempotent(parties, usd_plan):
 def test_a_refund_larger_than_what_is_left_is_refused(parties, usd_plan):
     order = flows.pay(worked_order(parties))
     palette = order.lines.get(position=1)
-    flows.refund(order, lines={palette: 2000})
+    flows.ledger_refund(order, lines={palette: 2000})
     # a refund the order services would not have let through: 451 left on the line
     too_much = Refund.objects.create(order=order, amount=452)
     RefundLine.objects.create(refund=too_much, line=palette, amount=452)
@@ -303,7 +303,7 @@ def test_the_database_refuses_to_edit_or_delete_posted_lines_and_entries(parties
 @needs_postgres
 def test_every_posted_entry_passes_the_database_check(parties, usd_plan):
     order = flows.pay(worked_order(parties))
-    flows.refund(order, lines={order.lines.get(position=0): 1000}, amount=300)
+    flows.ledger_refund(order, lines={order.lines.get(position=0): 1000}, shipping=300)
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred checks now
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -312,7 +312,7 @@ def test_every_posted_entry_passes_the_database_check(parties, usd_plan):
 def test_the_docs_walkthrough(parties, usd_plan):
     """docs/ledger.md: pay, return one lipstick, close the return window."""
     order = flows.pay(worked_order(parties))
-    flows.refund(order, lines={order.lines.get(position=0): 1999})
+    flows.refund(order, units={order.lines.get(position=0): 1})
     flows.complete(order)
 
     release = LedgerEntry.objects.get(order=order, kind=EntryKind.RELEASE)

@@ -9,8 +9,7 @@ from commissions.models import CommissionApplication, LedgerLine
 from commissions.plans import commission_plan_apply, commission_plan_update
 from commissions.selectors import order_breakdown
 from livecommerce.errors import AppError
-from tests import factories
-from tests.commissions import flows
+from tests import factories, flows
 
 NOW = timezone.now
 

@@ -127,6 +127,7 @@ def act(order: Order, what: str, line_index: int, percent: int) -> None:
         order_services.order_close_return_windows(now=timezone.now() + timedelta(days=365))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=20,
     deadline=None,

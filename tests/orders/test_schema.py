@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +43,6 @@ OPERATIONS = {
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker):
-    from django.test import Client
-
     with django_db_blocker.unblock():
         return yaml.safe_load(Client().get("/api/schema/").content)
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from partners.authentication import Caller
 from partners.models import Partner
 from tests import factories
 
@@ -173,8 +174,6 @@ def test_put_is_not_allowed(ops, creator):
 
 
 def test_tenancy_queryset_hides_other_partners(host_app, brand):
-    from partners.authentication import Caller
-
     caller = Caller(api_key_id="key_x", partner=host_app)
 
     assert list(Partner.objects.visible_to(caller)) == [host_app]

@@ -1,113 +1,22 @@
-"""Fixtures for the report tests: a few parties, a plan, and order flows posted to the ledger.
-
-Orders are built with the ORM and driven the way the order services drive them (pay: apply the
-commission plan and post the sale; refund: write the refund and post it; complete: post the
-release), so the reports are tested against what the ledger really posts. ``at(...)`` travels
-in time, which is how postings land on chosen UTC days.
+"""Fixtures for the report tests: a few parties, a plan, and orders moved by the order services
+(``tests.flows``), so the reports are tested against what the ledger really posts. ``at(...)``
+stops the clock at a moment, which is how postings land on chosen UTC days.
 """
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, Permission, User
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
-from commissions import services
 from commissions.models import CommissionPlan
-from orders.choices import OrderStatus
-from orders.models import Order, OrderLine, Refund, RefundLine
 from tests import factories
+from tests.flows import complete, make_order, pay, refund
 
 
 def at(moment: str):
     """Travel to ``moment`` (ISO, UTC) for the duration of a ``with`` block."""
     return time_machine.travel(datetime.fromisoformat(moment).replace(tzinfo=UTC), tick=False)
-
-
-def make_order(
-    *,
-    brand,
-    host_app,
-    currency: str = "USD",
-    items: Sequence[tuple[int, int]] = ((10000, 1),),
-    shipping: int = 0,
-    tax: int = 0,
-    creator=None,
-    live_session=None,
-) -> Order:
-    """A pending order of ``items`` (unit price in minor units, quantity)."""
-    subtotal = sum(price * qty for price, qty in items)
-    order = Order.objects.create(
-        host_app=host_app,
-        brand=brand,
-        fulfillment_partner=brand.fulfillment_partner,
-        creator=creator,
-        live_session=live_session,
-        currency=currency,
-        subtotal=subtotal,
-        shipping_amount=shipping,
-        tax_amount=tax,
-        total=subtotal + shipping + tax,
-    )
-    for position, (price, qty) in enumerate(items):
-        product = factories.ProductFactory(brand=brand, price=price, currency=currency)
-        OrderLine.objects.create(
-            order=order,
-            product=product,
-            sku=product.sku,
-            title=product.title,
-            category=product.category,
-            quantity=qty,
-            unit_price=price,
-            subtotal=price * qty,
-            position=position,
-        )
-    return order
-
-
-@transaction.atomic
-def pay(order: Order) -> Order:
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    order.status = OrderStatus.PAID
-    order.paid_at = timezone.now()
-    order.save(update_fields=["status", "paid_at"])
-    services.commission_plan_apply(order=order)
-    services.ledger_post_sale(order=order)
-    return order
-
-
-@transaction.atomic
-def refund(order: Order, *, lines: dict | None = None, amount: int = 0) -> Refund:
-    """Refund ``lines`` ({OrderLine: merchandise amount}) plus ``amount`` named on no part."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    lines = lines or {}
-    total = sum(lines.values()) + amount
-    record = Refund.objects.create(order=order, amount=total, reason="test")
-    for line, line_amount in lines.items():
-        RefundLine.objects.create(refund=record, line=line, amount=line_amount)
-        OrderLine.objects.filter(pk=line.pk).update(
-            refunded_amount=F("refunded_amount") + line_amount
-        )
-    order.refunded_amount += total
-    if order.refunded_amount == order.total:
-        order.status = OrderStatus.REFUNDED
-    order.save(update_fields=["refunded_amount", "status"])
-    services.ledger_post_refund(refund=record)
-    return record
-
-
-@transaction.atomic
-def complete(order: Order) -> Order:
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    order.status = OrderStatus.COMPLETED
-    order.completed_at = timezone.now()
-    order.save(update_fields=["status", "completed_at"])
-    services.ledger_post_release(order=order)
-    return order
 
 
 @pytest.fixture
@@ -170,7 +79,7 @@ def scenario(plan, parties) -> dict:
         )
     with at("2026-03-05T12:00:00"):
         first_line = o1.lines.order_by("position").first()
-        refund(o1, lines={first_line: 2500})
+        refund(o1, units={first_line: 1})
         refund(o2, amount=10000)
         complete(o1)
     with at("2026-04-01T08:00:00"):

@@ -6,6 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from partners.models import APIKey
+
 pytestmark = pytest.mark.django_db
 
 
@@ -39,8 +41,6 @@ def test_a_link_expires_is_bound_to_its_key_and_cannot_be_forged(finance, client
 
 
 def test_a_revoked_key_takes_its_links_with_it(finance, client, db):
-    from partners.models import APIKey
-
     url = _link(finance)
     APIKey.objects.filter(prefix=finance.key.split(".")[0]).update(revoked=True)
 

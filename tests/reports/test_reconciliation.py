@@ -18,7 +18,8 @@ from orders.choices import OrderStatus
 from orders.models import Order, Refund
 from partners.models import Event
 from tests.conftest import client_for
-from tests.reports.conftest import at, complete, make_order, pay, refund
+from tests.flows import complete, make_order, pay, refund
+from tests.reports.conftest import at
 
 URL = "/api/v1/reports/reconciliation"
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-31", "currency": "USD"}
@@ -45,7 +46,7 @@ def test_a_consistent_ledger_reconciles(finance, scenario):
 def test_an_order_paid_without_a_sale_entry_is_listed(finance, scenario, parties):
     # given an order marked paid by a hand-made change, with no ledger posting
     with at("2026-03-10T10:00:00"):
-        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"])
+        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"], items=[(10000, 1)])
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=F("created"))
 
     report = finance.get(URL, MARCH).json()
@@ -115,7 +116,7 @@ def test_reconciliation_validates_its_query(finance):
 def test_the_daily_task_alerts_once_with_a_staff_only_event(scenario, parties, caplog):
     # given yesterday (03-10) an order was marked paid without its sale posting
     with at("2026-03-10T10:00:00"):
-        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"])
+        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"], items=[(10000, 1)])
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=F("created"))
 
     # when the periodic task runs on 03-11, twice (a retried task)
@@ -155,7 +156,7 @@ def test_the_daily_task_reconciles_each_currency_that_moved(scenario):
 
 def test_mismatch_events_are_for_staff_not_partners(scenario, parties, finance):
     with at("2026-03-10T10:00:00"):
-        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"])
+        order = make_order(brand=parties["brand_a"], host_app=parties["host_a"], items=[(10000, 1)])
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=F("created"))
     reconcile_ledger("2026-03-10")
     brand = client_for(partner=parties["brand_a"])
@@ -173,7 +174,14 @@ def test_mismatch_events_are_for_staff_not_partners(scenario, parties, finance):
 
 def test_refund_then_full_cancel_reconciles(plan, parties):
     with at("2026-07-01T10:00:00"):
-        order = pay(make_order(brand=parties["brand_a"], host_app=parties["host_a"], shipping=500))
+        order = pay(
+            make_order(
+                brand=parties["brand_a"],
+                host_app=parties["host_a"],
+                items=[(10000, 1)],
+                shipping=500,
+            )
+        )
         refund(order, amount=300)
         refund(order, amount=order.total - 300)
 
@@ -197,7 +205,9 @@ def settle(period_end: str) -> list[Settlement]:
 def test_settlements_reconcile_with_the_ledger(plan, parties):
     # given an order released on 08-15, settled on 08-16 and paid out (or failed) on 08-17
     with at("2026-08-01T10:00:00"):
-        order = pay(make_order(brand=parties["brand_a"], host_app=parties["host_a"]))
+        order = pay(
+            make_order(brand=parties["brand_a"], host_app=parties["host_a"], items=[(10000, 1)])
+        )
     with at("2026-08-15T10:00:00"):
         complete(order)
     with at("2026-08-16T02:00:00"):
@@ -218,7 +228,9 @@ def test_settlements_reconcile_with_the_ledger(plan, parties):
 
 def test_a_settlement_that_disagrees_with_the_ledger_is_listed(finance, plan, parties):
     with at("2026-08-01T10:00:00"):
-        order = pay(make_order(brand=parties["brand_a"], host_app=parties["host_a"]))
+        order = pay(
+            make_order(brand=parties["brand_a"], host_app=parties["host_a"], items=[(10000, 1)])
+        )
     with at("2026-08-15T10:00:00"):
         complete(order)
     with at("2026-08-16T02:00:00"):

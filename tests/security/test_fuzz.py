@@ -47,6 +47,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from livecommerce.errors import ERROR_CODES
 from tests.security.world import PARTNER_ROLES, World, build_world
 
+pytestmark = pytest.mark.slow
+
 # CI runs a bounded, repeatable fuzz; FUZZ_MAX_EXAMPLES=100 FUZZ_RANDOM=1 explores further.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
 DERANDOMIZE = not os.environ.get("FUZZ_RANDOM")

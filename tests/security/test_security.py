@@ -28,6 +28,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client, override_settings
 
@@ -446,8 +447,6 @@ class TestAuditTrail:
         assert host_client.get("/api/v1/audit-log").status_code == 403
 
     def test_a_key_made_by_the_bootstrap_command_is_recorded_as_the_system(self):
-        from django.core.management import call_command
-
         call_command("create_staff_key", role="ops", name="Olivia", stdout=io.StringIO())
 
         entry = AuditEntry.objects.get(action="api_key.created")

@@ -11,9 +11,8 @@ from livecommerce import money
 from livecommerce.money import to_decimal_string
 from orders.models import Order
 from partners.models import Event
-from tests import factories
+from tests import factories, flows
 from tests.conftest import client_for
-from tests.settlements import flows
 from tests.settlements.conftest import Parties, date_ago, day, run_settlements
 
 
@@ -220,7 +219,7 @@ def all_json_lines(client, settlement_id: str) -> list[dict]:
 def test_the_lines_as_csv_equal_the_lines_as_json(settled, finance):
     # a refund after settlement and a second settlement with more lines than a page
     order = Order.objects.filter(brand=settled.brand).order_by("created").first()
-    flows.refund(order, lines={order.lines.first(): 1000}, at=day(2))
+    flows.refund(order, units={order.lines.first(): 1}, at=day(2))
     for _ in range(3):
         flows.sell(settled, at=day(2), released_at=day(2))
     run_settlements(date_ago(1))

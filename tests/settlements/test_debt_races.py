@@ -16,9 +16,8 @@ from commissions.models import LedgerLine, Settlement
 from commissions.settlement_models import SettlementStatus
 from commissions.settlements import settlement_mark_failed, settlement_mark_paid
 from livecommerce.errors import AppError
-from tests import factories
+from tests import factories, flows
 from tests.orders.test_concurrency import race
-from tests.settlements import flows
 from tests.settlements.conftest import Parties, date_ago, day, run_settlements
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,7 +82,7 @@ def test_a_refund_racing_with_mark_paid_never_lets_a_payout_leave_while_the_paye
             def refund(order=order, line=line, index=index):
                 if not index % 2:
                     time.sleep(0.05)  # every other round, mark-paid tends to go first
-                return flows.refund(order, lines={line: 10000}).pk
+                return flows.refund(order, units={line: 1}).pk
 
             outcome, _ = race(mark_paid, refund)
             outcomes.append(outcome)
@@ -128,7 +127,7 @@ def test_a_failed_payout_racing_with_a_write_off_never_lets_it_absorb_more_than_
         rounds.append((parties, other))
     run_settlements(date_ago(7))
     for parties, other in rounds:
-        flows.refund(other, lines={other.lines.get(): 20000})
+        flows.refund(other, units={other.lines.get(): 1})
         assert flows.available(parties.creator) == -1000
 
     # the write-off reads the debt, then waits a little before posting: without the account

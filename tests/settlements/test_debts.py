@@ -26,9 +26,8 @@ from commissions.settlements import (
 )
 from partners.choices import PartnerStatus, PayoutSchedule
 from partners.models import Event
-from tests import factories
+from tests import factories, flows
 from tests.conftest import client_for
-from tests.settlements import flows
 from tests.settlements.conftest import date_ago, day, run_settlements
 from tests.settlements.test_runs import CRASH_AFTER_TWO_SETTLEMENTS
 
@@ -44,7 +43,7 @@ def _creator_paid_then_refunded(parties):
         run = run_settlements(period_end)
         settlement = Settlement.objects.get(run=run, partner=parties.creator)
         settlement_mark_paid(settlement=settlement, payout_reference="wire-1")
-    flows.refund(order, lines={order.lines.get(): 10000}, at=day(3))
+    flows.refund(order, units={order.lines.get(): 1}, at=day(3))
     return order, settlement
 
 
@@ -77,7 +76,7 @@ def test_mark_paid_refuses_a_payee_that_owes_and_the_next_run_nets_the_debt(part
     other = flows.sell(parties, items=((20000, 1),), at=day(8), released_at=day(7))
     settlement = Settlement.objects.get(run=run_settlements(date_ago(7)), partner=parties.creator)
     assert settlement.net_payout == 1500
-    flows.refund(other, lines={other.lines.get(): 20000}, at=day(5))
+    flows.refund(other, units={other.lines.get(): 1}, at=day(5))
     assert flows.available(parties.creator) == -1000
 
     # when finance marks the payout paid: 409 payee_owes, nothing moves
@@ -470,7 +469,7 @@ def test_reconciliation_flags_a_payout_made_while_its_payee_owed(parties):
         settlement = Settlement.objects.get(
             run=run_settlements(period_end), partner=parties.creator
         )
-    flows.refund(order, lines={order.lines.get(): 10000}, at=day(3))
+    flows.refund(order, units={order.lines.get(): 1}, at=day(3))
     entry = ledger_post(
         kind=EntryKind.PAYOUT,
         currency="USD",

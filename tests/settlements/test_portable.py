@@ -25,8 +25,7 @@ from commissions.settlements import (
     settlement_run_request,
 )
 from partners.choices import PartnerStatus, PayoutSchedule
-from tests import factories
-from tests.settlements import flows
+from tests import factories, flows
 from tests.settlements.conftest import Parties, date_ago, day
 
 FIGURES = (
@@ -77,7 +76,7 @@ def test_the_portable_figures_equal_postgresqls_run_after_run(parties):
 
     # run 1: two brands' orders, one partly refunded before release, shipping to the fulfiller
     first = flows.sell(parties, items=((1999, 2), (500, 3)), shipping=700, at=day(14))
-    flows.refund(first, lines={first.lines.get(position=0): 1999}, at=day(14, hour=15))
+    flows.refund(first, units={first.lines.get(position=0): 1}, at=day(14, hour=15))
     flows.complete(first, at=day(13))
     flows.sell(other, items=((12345, 1),), at=day(14), released_at=day(13))
     flows.sell(parties, items=((777, 1),), at=day(12), released_at=day(11))  # a later period
@@ -102,7 +101,7 @@ def test_the_portable_figures_equal_postgresqls_run_after_run(parties):
         settlement_mark_failed(
             settlement=Settlement.objects.get(run=run, partner=parties.creator), reason="R02"
         )
-    flows.refund(first, lines={first.lines.get(position=1): 1000}, at=day(10))
+    flows.refund(first, units={first.lines.get(position=1): 2}, at=day(10))
     second_brand.minimum_payout = {"USD": 1_000_000}
     second_brand.save()
     flows.sell(other, items=((2000, 1),), at=day(10), released_at=day(9))

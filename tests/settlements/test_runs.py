@@ -18,8 +18,7 @@ from commissions.settlements import (
 )
 from partners.choices import PartnerStatus, PayoutSchedule
 from partners.models import Event
-from tests import factories
-from tests.settlements import flows
+from tests import factories, flows
 from tests.settlements.conftest import Parties, date_ago, day, run_settlements
 
 P = AccountPurpose
@@ -44,7 +43,7 @@ def test_each_payee_gets_one_settlement_whose_totals_equal_the_lines_it_covers(p
     first = flows.sell(parties, items=((1999, 2), (500, 1)), shipping=700, at=day(6))
     second = flows.sell(parties, items=((12345, 1),), at=day(6), released_at=day(5))
     line = first.lines.get(position=0)
-    flows.refund(first, lines={line: 1999}, at=day(6, hour=15))
+    flows.refund(first, units={line: 1}, at=day(6, hour=15))
     flows.complete(first, at=day(5))
     payees = (parties.brand, parties.creator, parties.fulfillment)
     before = {p.pk: flows.available(p) for p in payees}
@@ -148,7 +147,7 @@ def test_a_refund_after_settlement_is_netted_off_in_the_next_settlement(parties)
     run_settlements(date_ago(7))
     first = Settlement.objects.get(partner=parties.brand)
     # when: it is refunded in part after settlement: the brand's available balance goes negative
-    flows.refund(order, lines={order.lines.get(): 4000}, at=day(6))
+    flows.refund(order, amount=4000, at=day(6))
     assert flows.available(parties.brand) < 0
 
     # then: no payout while the balance is negative ...

@@ -16,8 +16,7 @@ from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, Settlement, SettlementRun
 from partners.choices import PayoutSchedule
 from partners.models import Event
-from tests import factories
-from tests.settlements import flows
+from tests import factories, flows
 from tests.settlements.conftest import Parties, date_ago, day, run_settlements, send_task
 from tests.settlements.test_runs import CRASH_AFTER_TWO_SETTLEMENTS
 

@@ -29,12 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 
 from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, LedgerLine
 from livecommerce.models import IdempotencyRecord
 from orders.models import Order, OrderLine, Product, Refund
+from partners.models import EventRecipient, WebhookDelivery, WebhookEndpoint
 from tests.system.workload import Journal
 
 
@@ -268,7 +269,6 @@ def audit(journal: Journal, initial_inventory: dict[str, int]) -> Audit:
 
 def product_lines_filter(initial_inventory: dict[str, int]):
     """Orders with a line of one of the products (this run's orders)."""
-    from django.db.models import Q
 
     return Q(pk__in=OrderLine.objects.filter(product_id__in=initial_inventory).values("order_id"))
 
@@ -290,7 +290,6 @@ def webhook_audit(*, endpoint_id: str, partner_id: str, received_ids: set[str]) 
 
     ``received_ids``: the ``webhook-id`` of every delivery the receiver verified (the event id).
     """
-    from partners.models import EventRecipient, WebhookDelivery, WebhookEndpoint
 
     result = WebhookAudit()
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)

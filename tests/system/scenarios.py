@@ -22,6 +22,11 @@ from django.utils import timezone
 
 from clients import LiveCommerceClient
 from clients.webhooks import WebhookReceiver
+from commissions.choices import EntryKind
+from commissions.models import LedgerEntry, Settlement, SettlementRun
+from partners.models import Event, WebhookDelivery
+from partners.webhooks.conf import DEFAULT_RETRY_SCHEDULE
+from tests import factories, flows
 from tests.system.checks import Audit, WebhookAudit, audit, webhook_audit
 from tests.system.proxy import TCPProxy
 from tests.system.stack import LiveStack, wait_until
@@ -213,8 +218,6 @@ def broker_outage(
         observed["readyz while down"] = _status(f"{stack.base_url}/readyz")
         traffic.join()
 
-        from partners.models import Event, WebhookDelivery
-
         during = set(
             Event.objects.filter(
                 created__gte=cut_at, recipients__partner_id=host.partner["id"]
@@ -277,7 +280,6 @@ def scaled_retries(hour: float) -> dict[str, str]:
 
     Retries further off than 600 scaled seconds are left to the sweeper, as in production.
     """
-    from partners.webhooks.conf import DEFAULT_RETRY_SCHEDULE
 
     return {
         "WEBHOOK_RETRY_SCHEDULE": ",".join(
@@ -301,7 +303,6 @@ def receiver_down_for_hours(
 ) -> Outcome:
     """A receiver refuses connections for ``down_hours`` (scaled) while orders are placed as it
     goes down and halfway through; every event must arrive once it is back."""
-    from partners.models import Event, WebhookDelivery
 
     stack.restart_worker(env=scaled_retries(hour))
     stack.start_beat(sweep_interval=1)
@@ -522,8 +523,6 @@ DROP FUNCTION IF EXISTS test_slow_settlement();
 def sales_released_yesterday(*, brands: int) -> tuple:
     """``brands`` brands (one fulfillment partner, one creator) each with a sale whose return
     window closed yesterday; returns (yesterday, the payees)."""
-    from tests import factories
-    from tests.settlements import flows
 
     yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday -= timedelta(days=1)
@@ -555,10 +554,6 @@ def pool_process_killed_mid_settlement(
     the middle of a statement that lasts ``hold`` seconds, so the task comes back while the dead
     process's session still holds the run's lock. The worker's main process stays; the run
     must finish by itself, paying everyone once."""
-    from commissions.choices import EntryKind
-    from commissions.models import LedgerEntry, Settlement, SettlementRun
-    from partners.models import Event
-    from tests.settlements import flows
 
     def settled() -> int:
         return LedgerEntry.objects.filter(kind=EntryKind.SETTLEMENT).count()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from partners.webhooks import services
 from tests.conftest import client_for
-from tests.webhooks.helpers import make_endpoint
+from tests.webhooks.helpers import make_endpoint, publish
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,9 +172,6 @@ class TestWebhookURLGuard:
         assert "127.0.0.1" not in detail and "::1" not in detail
 
     def test_a_send_to_a_refused_address_records_no_address_either(self, host_app, settings):
-        from partners.webhooks import services
-        from tests.webhooks.helpers import publish
-
         endpoint = make_endpoint(host_app, "https://localhost/hooks")
         event = publish(partners=[host_app])
         delivery = endpoint.deliveries.get(event=event)

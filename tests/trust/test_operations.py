@@ -6,6 +6,8 @@ import json
 import logging
 
 import pytest
+from django.conf import settings
+from pythonjsonlogger.json import JsonFormatter
 
 from livecommerce import logs
 from tests.orders.helpers import act, place_order
@@ -14,10 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _json_formatter() -> logging.Formatter:
-    from django.conf import settings
-
     config = settings.LOGGING["formatters"]["json"]
-    from pythonjsonlogger.json import JsonFormatter
 
     return JsonFormatter(config["format"], rename_fields=config["rename_fields"])
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
+from orders.api import views
 from tests.orders.helpers import codes, place_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +71,6 @@ def test_every_kind_of_request_answers_503_with_retry_after(host_client, product
 
 def test_a_bug_is_still_a_500(host_client, product, monkeypatch):
     """503 means "a dependency is away"; anything else stays the server error it is."""
-    from orders.api import views
 
     place_order(host_client, product)
 

@@ -6,14 +6,16 @@ import json
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
 from partners.events import event_publish
 from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from partners.webhooks import services
+from partners.webhooks import conf, services
 from partners.webhooks.sending import parse_retry_after
 from tests.factories import BrandFactory
 from tests.webhooks.helpers import make_endpoint, publish
@@ -181,8 +183,6 @@ class TestSending:
         assert record.error == "connection refused"
 
     def test_the_default_schedule_retries_for_more_than_a_day_whatever_the_jitter(self):
-        from partners.webhooks import conf
-
         assert sum(conf.retry_schedule()) * (1 - conf.retry_jitter()) > 24 * 3600
 
     def test_a_slow_endpoint_times_out(self, host_app, make_receiver, settings):
@@ -448,10 +448,6 @@ class TestRobustness:
     def test_operators_can_sweep_at_once(
         self, host_app, receiver, django_capture_on_commit_callbacks
     ):
-        from io import StringIO
-
-        from django.core.management import call_command
-
         endpoint = make_endpoint(host_app, receiver.url)
         delivery = delivery_of(publish(partners=[host_app]), endpoint)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(enqueued_at=None)

@@ -8,12 +8,15 @@ Sends go over real HTTP to a receiver on 127.0.0.1 that verifies every signature
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from partners.models import Event, WebhookDelivery
 from partners.webhooks import services
 from partners.webhooks.choices import EVENT_TYPES
 from partners.webhooks.examples import EVENT_EXAMPLES
+from tests import factories
 from tests.webhooks.helpers import make_endpoint, publish
 
 pytestmark = pytest.mark.django_db
@@ -137,9 +140,6 @@ class TestReplay:
     def test_the_cap_is_checked_on_one_more_than_it_not_on_the_whole_window(
         self, host_client, host_app, receiver, monkeypatch
     ):
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
         endpoint = make_endpoint(host_app, receiver.url)
         for n in range(4):
             publish(object_id=f"ord_{n}", partners=[host_app])
@@ -220,7 +220,6 @@ class TestOperationalEvents:
 
 def test_the_examples_have_the_shape_of_real_events(host_client, host_app, brand):
     # given a real order placed through the API
-    from tests import factories
 
     product = factories.ProductFactory(brand=brand, price=1999, currency="USD", inventory=5)
     placed = host_client.post(
