@@ -28,10 +28,11 @@ finishes it and ends in the same state as an uninterrupted run:
    the same key instead of posting it again).
 A session advisory lock per run keeps two workers from executing one run at once.
 
-On PostgreSQL (production) the statement is ``PREPARE_SQL`` and the locks are PostgreSQL's. On
-SQLite (the embedded default) ``commissions.settlement_portable`` computes the same figures
-with portable SQL and stands in for the locks (SQLite's one write lock, a file lock per run);
-the steps, the postings and the events are this module's on both. Other databases are refused.
+The figures are one SQL text on both databases (``commissions.settlement_sql``). On PostgreSQL
+(production) the locks are PostgreSQL's; on SQLite (the embedded default)
+``commissions.settlement_portable`` stands in for them (SQLite's one write lock, a file lock per
+run). The steps, the postings and the events are this module's on both. Other databases are
+refused.
 """
 
 import logging
@@ -41,11 +42,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from commissions import settlement_portable
+from commissions import settlement_portable, settlement_sql
 from commissions.choices import AccountPurpose, EntryKind
 from commissions.ledger import (
     NewEntry,
@@ -66,7 +67,6 @@ from commissions.settlement_models import (
 from livecommerce import money
 from livecommerce.api import check_currency
 from livecommerce.errors import AppError, AppValidationError
-from livecommerce.ids import new_id
 from partners.choices import PayoutSchedule
 from partners.events import event_publish, event_publish_many
 
@@ -424,141 +424,6 @@ def _fix_watermark(run: SettlementRun) -> None:
     run.watermark_line_id = locked.watermark_line_id
 
 
-# One statement computes every payee's settlement and writes the rows. Reading it:
-# - acct: the currency's available accounts of active payees due in this run, not yet settled by
-#   it, each with where its last settlement ended (after_line_id) and its minimum payout;
-# - bounds: where this settlement ends: the last line up to the watermark created in the period,
-#   and before the account's first line created after it (ids and stamps need not be in the
-#   same order: a range never reaches past a line of a later day, which waits for its period);
-# - covered: the lines in (after_line_id, to_line_id], the settlement entries' own debits aside;
-# - per_account: the payee's own figures; brand_sales / brand_refunds: for a brand's net, the
-#   order's merchandise and the other shares it was split into, so a brand's settlement shows its
-#   gross sales and what was taken off them (see docs/settlements.md);
-# - inserted: the settlements with a positive balance at or above the minimum payout; a zero or
-#   negative balance, or one below the minimum, is not settled and rolls over to the next run.
-PREPARE_SQL = """
-WITH acct AS (
-    SELECT a.id AS account_id,
-           a.partner_id,
-           COALESCE((p.minimum_payout ->> %(currency)s)::bigint, 0) AS minimum,
-           COALESCE((SELECT max(s.to_line_id) FROM commissions_settlement s
-                      WHERE s.account_id = a.id), 0) AS after_line_id
-      FROM commissions_ledgeraccount a
-      JOIN partners_partner p ON p.id = a.partner_id
-     WHERE a.purpose = 'partner_available'
-       AND a.currency = %(currency)s
-       AND p.status = 'active'
-       AND p.payout_schedule = ANY(%(schedules)s)
-       AND NOT EXISTS (SELECT 1 FROM commissions_settlement s
-                        WHERE s.run_id = %(run_id)s AND s.partner_id = a.partner_id)
-),
-bounds AS (
-    SELECT acct.*,
-           (SELECT max(l.id) FROM commissions_ledgerline l
-             WHERE l.account_id = acct.account_id
-               AND l.id > acct.after_line_id
-               AND l.id <= %(watermark)s
-               AND l.created < %(cutoff)s
-               AND l.kind <> 'settlement'
-               AND l.id < COALESCE(
-                   (SELECT min(n.id) FROM commissions_ledgerline n
-                     WHERE n.account_id = acct.account_id
-                       AND n.id > acct.after_line_id
-                       AND n.id <= %(watermark)s
-                       AND n.created >= %(cutoff)s
-                       AND n.kind <> 'settlement'),
-                   %(watermark)s + 1)) AS to_line_id
-      FROM acct
-),
-covered AS MATERIALIZED (
-    SELECT b.account_id, l.id, l.entry_id, l.kind, l.share, l.order_id, l.order_line_id,
-           l.debit, l.credit
-      FROM commissions_ledgerline l
-      JOIN bounds b ON b.account_id = l.account_id
-     WHERE l.purpose = 'partner_available' AND l.currency = %(currency)s
-       AND l.id > %(lowest_after)s AND l.id <= %(watermark)s
-       AND l.id > b.after_line_id AND l.id <= b.to_line_id
-       AND l.kind <> 'settlement'
-),
-per_account AS (
-    SELECT account_id,
-           count(*) AS line_count,
-           sum(credit - debit)::bigint AS net,
-           sum(CASE WHEN share <> 'brand_net' AND kind = 'release'
-                    THEN credit - debit ELSE 0 END)::bigint AS own_gross,
-           sum(CASE WHEN share <> 'brand_net' AND kind = 'refund'
-                    THEN debit - credit ELSE 0 END)::bigint AS own_refunds,
-           sum(CASE WHEN kind NOT IN ('release', 'refund')
-                    THEN credit - debit ELSE 0 END)::bigint AS adjustments
-      FROM covered
-     GROUP BY account_id
-),
-brand_sales AS (
-    SELECT c.account_id, o.share, sum(o.debit) AS debit, sum(o.credit) AS credit
-      FROM covered c
-      JOIN commissions_ledgerline o ON o.order_id = c.order_id AND o.id < c.id
-     WHERE c.kind = 'release' AND c.share = 'brand_net'
-       AND o.kind IN ('sale', 'refund')
-       AND o.share IN ('merchandise', 'platform_commission', 'creator_commission',
-                       'fulfillment_fee')
-     GROUP BY c.account_id, o.share
-),
-brand_refunds AS (
-    SELECT c.account_id, o.share, sum(o.debit) AS debit, sum(o.credit) AS credit
-      FROM covered c
-      JOIN commissions_ledgerline o
-        ON o.entry_id = c.entry_id AND o.order_line_id = c.order_line_id
-     WHERE c.kind = 'refund' AND c.share = 'brand_net'
-       AND o.share IN ('merchandise', 'platform_commission', 'creator_commission',
-                       'fulfillment_fee')
-     GROUP BY c.account_id, o.share
-),
-grossed AS (
-    SELECT account_id,
-           sum(CASE WHEN share = 'merchandise' THEN debit ELSE 0 END)::bigint AS gross,
-           sum(CASE WHEN share = 'merchandise' THEN credit ELSE 0 END)::bigint AS refunds,
-           sum(CASE WHEN share = 'platform_commission'
-                    THEN credit - debit ELSE 0 END)::bigint AS platform_commission,
-           sum(CASE WHEN share = 'creator_commission'
-                    THEN credit - debit ELSE 0 END)::bigint AS creator_commission,
-           sum(CASE WHEN share = 'fulfillment_fee'
-                    THEN credit - debit ELSE 0 END)::bigint AS fulfillment_fees
-      FROM (SELECT * FROM brand_sales UNION ALL SELECT * FROM brand_refunds) shares
-     GROUP BY account_id
-),
-final AS (
-    SELECT b.account_id, b.partner_id, b.minimum, b.after_line_id, b.to_line_id,
-           pa.line_count, pa.net, pa.adjustments,
-           pa.own_gross + COALESCE(g.gross, 0) AS gross,
-           pa.own_refunds + COALESCE(g.refunds, 0) AS refunds,
-           COALESCE(g.platform_commission, 0) AS platform_commission,
-           COALESCE(g.creator_commission, 0) AS creator_commission,
-           COALESCE(g.fulfillment_fees, 0) AS fulfillment_fees
-      FROM bounds b
-      JOIN per_account pa ON pa.account_id = b.account_id
-      LEFT JOIN grossed g ON g.account_id = b.account_id
-),
-inserted AS (
-    INSERT INTO commissions_settlement (
-        id, run_id, partner_id, account_id, currency, period_end, after_line_id, to_line_id,
-        gross, platform_commission, creator_commission, fulfillment_fees, refunds, adjustments,
-        net_payout, line_count, status, payout_reference, failure_reason, created, updated
-    )
-    SELECT (%(ids)s::text[])[row_number() OVER (ORDER BY f.account_id)],
-           %(run_id)s, f.partner_id, f.account_id, %(currency)s, %(period_end)s,
-           f.after_line_id, f.to_line_id,
-           f.gross, f.platform_commission, f.creator_commission, f.fulfillment_fees, f.refunds,
-           f.adjustments, f.net, f.line_count, 'pending', '', '', %(now)s, %(now)s
-      FROM final f
-     WHERE f.net > 0 AND f.net >= f.minimum
-    RETURNING id
-)
-SELECT (SELECT count(*) FROM inserted),
-       (SELECT count(*) FROM final WHERE net > 0 AND net < minimum),
-       (SELECT count(*) FROM final WHERE net <= 0)
-"""
-
-
 @transaction.atomic
 def _prepare(run: SettlementRun) -> None:
     """Write every payee's settlement row of the run (one statement), once."""
@@ -570,12 +435,9 @@ def _prepare(run: SettlementRun) -> None:
     if locked.prepared:
         run.prepared = True
         return
-    schedules = run_schedules(run)
-    if sqlite:
-        counts = settlement_portable.settlements_write(run=run, schedules=schedules)
-    else:
-        counts = _prepare_postgresql(run, schedules)
-    settled, below_minimum, non_positive = counts
+    settled, below_minimum, non_positive = settlement_sql.settlements_write(
+        run=run, schedules=run_schedules(run)
+    )
     locked.prepared = True
     locked.below_minimum_count = below_minimum
     locked.non_positive_count = non_positive
@@ -588,46 +450,6 @@ def _prepare(run: SettlementRun) -> None:
         below_minimum,
         non_positive,
     )
-
-
-def _prepare_postgresql(run: SettlementRun, schedules: list[str]) -> tuple[int, int, int]:
-    """``PREPARE_SQL``: the settlements written; how many were written, below the minimum,
-    and zero or negative."""
-    with connection.cursor() as cursor:
-        # Runs of one currency compute their ranges one at a time: each starts where the last
-        # committed settlement of the account ended.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"settlement_ranges:{run.currency}"],
-        )
-        # A batch job's sorts and hashes over many lines: memory rather than temporary files;
-        # no JIT compilation (it costs more than it saves here); and the lines meet their
-        # account's range in a hash join on the (few) accounts: a merge join, which the
-        # planner picks when it misjudges the CTEs' sizes, sorts every line first.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-        accounts = LedgerAccount.objects.filter(
-            purpose=P.PARTNER_AVAILABLE, currency=run.currency
-        ).annotate(last=Coalesce(Max("settlements__to_line_id"), 0))
-        candidates = accounts.aggregate(n=Count("id"), lowest=Min("last"))
-        # Where the oldest unsettled range begins: the planner reads only the lines after it
-        # (an index range scan on a day's lines, or one pass over a first run's history).
-        cursor.execute(
-            PREPARE_SQL,
-            {
-                "run_id": run.pk,
-                "currency": run.currency,
-                "schedules": schedules,
-                "watermark": run.watermark_line_id,
-                "cutoff": period_cutoff(run.period_end),
-                "period_end": run.period_end,
-                "lowest_after": candidates["lowest"] or 0,
-                "ids": [new_id("stl") for _ in range(candidates["n"])],
-                "now": timezone.now(),
-            },
-        )
-        return cursor.fetchone()
 
 
 def _post_entries(run: SettlementRun) -> None:

@@ -1,10 +1,12 @@
 """The SQLite path of settlement runs computes what PostgreSQL's statement computes.
 
-``commissions.settlement_portable.FIGURES_SQL`` runs on both databases, so here, on PostgreSQL,
-each run's payees are computed with it first (read-only) and then the run executes for real
-with ``PREPARE_SQL``: every settlement written (range, figures, line count) and every payee
-left out (below its minimum, nothing positive) must be what the portable path says. The
-embedded default running it on SQLite end to end is tests/test_embedded_default.py.
+``commissions.settlement_sql`` is one text of the figures with two endings: the rows selected
+(SQLite's path, ``payee_figures``) or inserted in the same statement (PostgreSQL's). Here, on
+PostgreSQL, each run's payees are computed with the selecting ending first (read-only) and then
+the run executes for real with the inserting one: every settlement written (range, figures, line
+count) and every payee left out (below its minimum, nothing positive) must be what the selecting
+path says. The embedded default running it on SQLite end to end is
+tests/test_embedded_default.py.
 """
 
 import os
@@ -14,7 +16,7 @@ import sys
 
 import time_machine
 
-from commissions import settlement_portable
+from commissions import settlement_portable, settlement_sql
 from commissions.models import Settlement
 from commissions.settlement_models import SettlementRunTrigger
 from commissions.settlements import (
@@ -47,7 +49,7 @@ def _written(settlement: Settlement) -> tuple:
     return (*(getattr(settlement, name) for name in FIGURES), settlement.net_payout)
 
 
-def _computed(payee: settlement_portable.PayeeFigures) -> tuple:
+def _computed(payee: settlement_sql.PayeeFigures) -> tuple:
     return (*(getattr(payee, name) for name in FIGURES), payee.net)
 
 
@@ -58,7 +60,7 @@ def settle_both_ways(period_end, *, scheduled: bool = False):
     # What the run fixes first (nothing is posting here, so MAX(id) is the watermark).
     run.watermark_line_id = settlement_portable.watermark()
     run.save(update_fields=["watermark_line_id"])
-    payees = settlement_portable.payee_figures(run=run, schedules=run_schedules(run))
+    payees = settlement_sql.payee_figures(run=run, schedules=run_schedules(run))
 
     run = settlement_run_execute(run_id=run.pk)
 
