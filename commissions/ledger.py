@@ -15,14 +15,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 
 from commissions.choices import PARTNER_PURPOSES, AccountPurpose, EntryKind, Share
 from commissions.models import CommissionApplication, LedgerAccount, LedgerEntry, LedgerLine
 from livecommerce import money
 from livecommerce.errors import AppError
-from orders.models import Order, Refund
+from orders.models import Order, OrderLine, Refund
 
 P = AccountPurpose
 
@@ -167,51 +169,20 @@ def ledger_post(
     the order's parties (host app, brand, creator, fulfillment partner, live session) so that
     reports and balances aggregate over ``LedgerLine`` alone.
     """
-    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return _same_entry(existing, kind=kind, order=order)
-
-    postings = _checked_postings(kind=kind, idempotency_key=idempotency_key, postings=postings)
-    accounts = ledger_accounts(
-        currency=currency, keys=[(p.purpose, p.partner_id) for p in postings]
-    )
-    dims = _order_dimensions(order)
-    try:
-        with transaction.atomic():
-            entry = LedgerEntry.objects.create(
+    [entry] = ledger_post_many(
+        entries=[
+            NewEntry(
                 kind=kind,
+                currency=currency,
+                postings=postings,
+                idempotency_key=idempotency_key,
+                reference=reference,
+                memo=memo,
                 order=order,
                 refund=refund,
-                reference=reference,
-                currency=currency,
-                idempotency_key=idempotency_key,
-                memo=memo,
             )
-            LedgerLine.objects.bulk_create(
-                [
-                    LedgerLine(
-                        entry=entry,
-                        account=accounts[(p.purpose, p.partner_id)],
-                        partner_id=p.partner_id,
-                        purpose=p.purpose,
-                        currency=currency,
-                        kind=kind,
-                        created=entry.created,
-                        debit=p.debit,
-                        credit=p.credit,
-                        share=p.share,
-                        order_line_id=p.order_line_id,
-                        **dims,
-                    )
-                    for p in postings
-                ]
-            )
-    except IntegrityError:
-        # Another transaction posted the same key first (it waited on the unique index).
-        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-        return _same_entry(existing, kind=kind, order=order)
+        ]
+    )
     return entry
 
 
@@ -239,7 +210,7 @@ def _checked_postings(
 
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """One entry for ``ledger_post_many``: like ``ledger_post``'s arguments, without an order."""
+    """One entry for ``ledger_post_many``: ``ledger_post``'s arguments."""
 
     kind: str
     currency: str
@@ -247,17 +218,22 @@ class NewEntry:
     idempotency_key: str
     reference: str = ""
     memo: str = ""
+    order: Order | None = None
+    refund: Refund | None = None
 
 
 def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
-    """``ledger_post`` for many entries without an order (settlements, payouts), in a few
-    statements rather than a few per entry; returns the entries in the order given.
+    """Post many entries (or one: ``ledger_post`` is a batch of one), the ledger's one writer;
+    returns the entries in the order given.
 
-    The same rules: every entry is checked first and one that does not balance raises
-    ``UnbalancedEntry`` with nothing written; an idempotency key already posted returns that
-    entry (``IdempotencyKeyConflict`` if it was another kind of posting). Should another
-    transaction post one of the keys meanwhile, the entries are posted one by one with
-    ``ledger_post``, which resolves it.
+    Every entry is checked first and one that does not balance raises ``UnbalancedEntry`` with
+    nothing written. The entries go in with one ``INSERT ... ON CONFLICT DO NOTHING`` (no
+    savepoint, no read first) and their lines with one ``bulk_create``; an idempotency key
+    already posted (before, or by a concurrent transaction, which the insert waits for) returns
+    that entry, or raises ``IdempotencyKeyConflict`` if it was another kind of posting or
+    another order's. The lines copy their order's parties (host app, brand, creator,
+    fulfillment partner, live session) so that reports and balances aggregate over
+    ``LedgerLine`` alone.
     """
     checked = [
         (
@@ -268,74 +244,85 @@ def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
         )
         for spec in entries
     ]
-    existing = {
-        entry.idempotency_key: entry
-        for entry in LedgerEntry.objects.filter(
-            idempotency_key__in=[spec.idempotency_key for spec in entries]
-        )
-    }
-    for spec in entries:
-        if spec.idempotency_key in existing:
-            _same_entry(existing[spec.idempotency_key], kind=spec.kind, order=None)
-    new = [(spec, postings) for spec, postings in checked if spec.idempotency_key not in existing]
+    if not checked:
+        return []
     accounts: dict[str, dict[AccountKey, LedgerAccount]] = {}
-    for currency in {spec.currency for spec, _ in new}:
+    for currency in {spec.currency for spec, _ in checked}:
         accounts[currency] = ledger_accounts(
             currency=currency,
             keys=[
                 (p.purpose, p.partner_id)
-                for spec, postings in new
+                for spec, postings in checked
                 if spec.currency == currency
                 for p in postings
             ],
         )
-    try:
-        with transaction.atomic():
-            created = LedgerEntry.objects.bulk_create(
-                [
-                    LedgerEntry(
-                        kind=spec.kind,
-                        reference=spec.reference,
-                        currency=spec.currency,
-                        idempotency_key=spec.idempotency_key,
-                        memo=spec.memo,
-                    )
-                    for spec, _ in new
-                ]
-            )
-            LedgerLine.objects.bulk_create(
-                [
-                    LedgerLine(
-                        entry=entry,
-                        account=accounts[spec.currency][(p.purpose, p.partner_id)],
-                        partner_id=p.partner_id,
-                        purpose=p.purpose,
-                        currency=spec.currency,
-                        kind=spec.kind,
-                        created=entry.created,
-                        debit=p.debit,
-                        credit=p.credit,
-                        share=p.share,
-                        order_line_id=p.order_line_id,
-                    )
-                    for entry, (spec, postings) in zip(created, new, strict=True)
-                    for p in postings
-                ]
-            )
-    except IntegrityError:
-        return [
-            ledger_post(
-                kind=spec.kind,
+    rows = [
+        LedgerEntry(
+            kind=spec.kind,
+            order=spec.order,
+            refund=spec.refund,
+            reference=spec.reference,
+            currency=spec.currency,
+            idempotency_key=spec.idempotency_key,
+            memo=spec.memo,
+        )
+        for spec, _ in checked
+    ]
+    inserted = _insert_new(rows)
+    LedgerLine.objects.bulk_create(
+        [
+            LedgerLine(
+                entry=entry,
+                account=accounts[spec.currency][(p.purpose, p.partner_id)],
+                partner_id=p.partner_id,
+                purpose=p.purpose,
                 currency=spec.currency,
-                postings=spec.postings,
-                idempotency_key=spec.idempotency_key,
-                reference=spec.reference,
-                memo=spec.memo,
+                kind=spec.kind,
+                created=entry.created,
+                debit=p.debit,
+                credit=p.credit,
+                share=p.share,
+                order_line_id=p.order_line_id,
+                **_order_dimensions(spec.order),
             )
-            for spec in entries
+            for entry, (spec, postings) in zip(rows, checked, strict=True)
+            if entry.pk in inserted
+            for p in postings
         ]
-    posted = {entry.idempotency_key: entry for entry in created} | existing
-    return [posted[spec.idempotency_key] for spec in entries]
+    )
+    posted = {entry.idempotency_key: entry for entry in rows if entry.pk in inserted}
+    missing = [spec for spec, _ in checked if spec.idempotency_key not in posted]
+    if missing:
+        existing = {
+            entry.idempotency_key: entry
+            for entry in LedgerEntry.objects.filter(
+                idempotency_key__in=[spec.idempotency_key for spec in missing]
+            )
+        }
+        for spec in missing:
+            posted[spec.idempotency_key] = _same_entry(
+                existing[spec.idempotency_key], kind=spec.kind, order=spec.order
+            )
+    return [posted[spec.idempotency_key] for spec, _ in checked]
+
+
+def _insert_new(rows: list[LedgerEntry]) -> set[str]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of the entries: the ids inserted (an
+    entry whose idempotency key is taken is skipped)."""
+    connection = transaction.get_connection()
+    fields = [f for f in LedgerEntry._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    query = InsertQuery(LedgerEntry, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, rows, raw=False)  # sets ``created`` on each row
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name('id')}", params)
+        inserted = {row[0] for row in cursor.fetchall()}
+    for row in rows:
+        if row.pk in inserted:
+            row._state.adding = False
+            row._state.db = connection.alias
+    return inserted
 
 
 def _same_entry(entry: LedgerEntry, *, kind: str, order: Order | None) -> LedgerEntry:
@@ -391,7 +378,12 @@ def _share_owner(order: Order, share: str) -> tuple[str, str | None]:
     return P.PARTNER_PENDING, order.brand_id
 
 
-def ledger_post_sale(*, order: Order) -> LedgerEntry:
+def ledger_post_sale(
+    *,
+    order: Order,
+    application: CommissionApplication | None = None,
+    lines: Sequence[OrderLine] | None = None,
+) -> LedgerEntry:
     """Post what the buyer paid for ``order``, split among the parties (kind ``sale``).
 
     Call inside the payment's transaction with the order row locked, after
@@ -401,16 +393,23 @@ def ledger_post_sale(*, order: Order) -> LedgerEntry:
     rate, plus the order's fixed fee spread over the lines) and the brand's with the rest. The
     order's shipping goes to the fulfillment partner, its tax to tax payable. All partner shares
     are pending until the return window closes (``ledger_post_release``).
-    """
-    existing = LedgerEntry.objects.filter(idempotency_key=sale_key(order.pk)).first()
-    if existing is not None:
-        return existing
-    application = CommissionApplication.objects.filter(order=order).first()
-    if application is None:
-        from commissions.plans import commission_plan_apply
 
-        application = commission_plan_apply(order=order)
-    lines = list(order.lines.order_by("position", "id"))
+    ``application`` and ``lines``: what ``commission_terms_apply`` just wrote, in the payment's
+    transaction (nothing is then read again; an entry already posted under the sale's key is
+    returned by ``ledger_post``).
+    """
+    if application is None or lines is None:
+        existing = LedgerEntry.objects.filter(idempotency_key=sale_key(order.pk)).first()
+        if existing is not None:
+            return existing
+        application = CommissionApplication.objects.filter(order=order).first()
+        if application is None:
+            from commissions.plans import commission_plan_apply
+
+            application = commission_plan_apply(order=order)
+        lines = list(order.lines.order_by("position", "id"))
+    else:
+        lines = sorted(lines, key=lambda line: (line.position, line.pk))
     splits = sale_splits(lines=lines, fulfillment_fee_fixed=application.fulfillment_fee_fixed)
 
     postings: list[Posting] = []

@@ -9,6 +9,8 @@ fulfillment fee, ``order.commission_plan_id``) is the most specific of its lines
 """
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -70,10 +72,28 @@ def commission_plan_apply(*, order: Order) -> CommissionApplication:
     application = CommissionApplication.objects.filter(order=order).first()
     if application is not None and LedgerEntry.objects.filter(order=order, kind="sale").exists():
         return application
+    application, _ = commission_terms_apply(
+        order=order, terms=commission_terms(order=order, lines=order.lines.all())
+    )
+    return application
 
+
+@dataclass(frozen=True, slots=True)
+class CommissionTerms:
+    """The plans chosen for an order at payment (``commission_terms``), not written yet."""
+
+    plan: CommissionPlan
+    line_plans: dict[str, CommissionPlan]
+    lines: list[OrderLine]
+
+
+def commission_terms(*, order: Order, lines: Iterable[OrderLine]) -> CommissionTerms:
+    """Choose the plans in force for ``order`` (one read) for each of its ``lines`` (all of
+    them, as saved); raises ``AppError("no_commission_plan")`` (422) when some line has none.
+    Writes nothing, so a payment refused here has nothing to roll back."""
     at = order.paid_at or timezone.now()
     candidates = plans_in_force(order=order, at=at)
-    lines = list(order.lines.order_by("position", "id"))
+    lines = sorted(lines, key=lambda line: (line.position, line.pk))
     line_plans: dict[str, CommissionPlan] = {}
     for line in lines:
         matching = [p for p in candidates if p.category in ("", line.category)]
@@ -91,9 +111,19 @@ def commission_plan_apply(*, order: Order) -> CommissionApplication:
         if not general:
             raise AppError("no_commission_plan")
         plan = max(general, key=_rank)
+    return CommissionTerms(plan=plan, line_plans=line_plans, lines=lines)
 
+
+def commission_terms_apply(
+    *, order: Order, terms: CommissionTerms, save_order: bool = True
+) -> tuple[CommissionApplication, list[OrderLine]]:
+    """Copy the chosen rates onto the lines (one UPDATE), set ``order.commission_plan_id``
+    (saved unless ``save_order`` is False: the caller saves it with its own changes) and record
+    the ``CommissionApplication`` (one upsert, no savepoint); returns it with the lines as
+    written, for the sale's posting to use without reading them again."""
+    lines = terms.lines
     for line in lines:
-        line_plan = line_plans[line.pk]
+        line_plan = terms.line_plans[line.pk]
         line.platform_rate_bps = line_plan.platform_rate_bps
         line.creator_rate_bps = line_plan.creator_rate_bps if order.creator_id else 0
         line.fulfillment_rate_bps = (
@@ -103,19 +133,24 @@ def commission_plan_apply(*, order: Order) -> CommissionApplication:
         OrderLine.objects.bulk_update(
             lines, ["platform_rate_bps", "creator_rate_bps", "fulfillment_rate_bps"]
         )
-    order.commission_plan_id = plan.pk
-    order.save(update_fields=["commission_plan_id"])
-    application, _ = CommissionApplication.objects.update_or_create(
+    order.commission_plan_id = terms.plan.pk
+    if save_order:
+        order.save(update_fields=["commission_plan_id"])
+    application = CommissionApplication(
         order=order,
-        defaults={
-            "plan": plan,
-            "fulfillment_fee_fixed": plan.fulfillment_fee_fixed
-            if order.fulfillment_partner_id
-            else 0,
-            "line_plans": {line_id: p.pk for line_id, p in line_plans.items()},
-        },
+        plan=terms.plan,
+        fulfillment_fee_fixed=terms.plan.fulfillment_fee_fixed
+        if order.fulfillment_partner_id
+        else 0,
+        line_plans={line_id: p.pk for line_id, p in terms.line_plans.items()},
     )
-    return application
+    CommissionApplication.objects.bulk_create(
+        [application],
+        update_conflicts=True,
+        unique_fields=["order"],
+        update_fields=["plan", "fulfillment_fee_fixed", "line_plans"],
+    )
+    return application, lines
 
 
 # --- Writing plans (ops) -------------------------------------------------------------------------

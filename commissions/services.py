@@ -19,7 +19,13 @@ from commissions.ledger import (
     ledger_post_release,
     ledger_post_sale,
 )
-from commissions.plans import commission_plan_apply, commission_plan_create, commission_plan_update
+from commissions.plans import (
+    commission_plan_apply,
+    commission_plan_create,
+    commission_plan_update,
+    commission_terms,
+    commission_terms_apply,
+)
 
 __all__ = [
     "Posting",
@@ -27,6 +33,8 @@ __all__ = [
     "commission_plan_apply",
     "commission_plan_create",
     "commission_plan_update",
+    "commission_terms",
+    "commission_terms_apply",
     "ledger_post",
     "ledger_post_refund",
     "ledger_post_release",

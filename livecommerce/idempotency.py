@@ -96,6 +96,58 @@ def _claim(*, credential: str, key: str, request_hash: str, request) -> tuple:
     return record, False
 
 
+def _hold_and_claim(*, credential: str, key: str, request_hash: str, request) -> tuple:
+    """``_hold_key`` then ``_claim``: (held, record, created). On PostgreSQL the advisory lock
+    and the in-progress record's insert are ONE statement (the insert runs only if the lock was
+    taken, ``ON CONFLICT DO NOTHING`` instead of a savepoint); a key already recorded goes on
+    to ``_claim``, which answers from it or replaces an expired or abandoned record."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        if not _hold_key(credential, key):
+            return False, None, False
+        return (
+            True,
+            *_claim(credential=credential, key=key, request_hash=request_hash, request=request),
+        )
+    record = IdempotencyRecord(
+        credential=credential,
+        key=key,
+        request_hash=request_hash,
+        method=request.method,
+        path=request.get_full_path()[:2048],
+        locked_at=timezone.now(),
+    )
+    fields = [
+        f for f in IdempotencyRecord._meta.concrete_fields if not getattr(f, "db_returning", False)
+    ]
+    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    # Only the model's own column names and placeholders enter the text; values are parameters.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH lock AS"  # noqa: S608
+            " (SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS held),"
+            f" claim AS (INSERT INTO livecommerce_idempotencyrecord ({columns})"
+            f" SELECT {placeholders} FROM lock WHERE lock.held"
+            " ON CONFLICT DO NOTHING RETURNING id)"
+            " SELECT lock.held, (SELECT id FROM claim) FROM lock",
+            [f"idempotency:{credential}:{key}", *values],
+        )
+        held, record_id = cursor.fetchone()
+    if not held:
+        return False, None, False
+    if record_id is not None:
+        record.pk = record_id
+        record._state.adding = False
+        record._state.db = connection.alias
+        return True, record, True
+    return (
+        True,
+        *_claim(credential=credential, key=key, request_hash=request_hash, request=request),
+    )
+
+
 def _hold_key(credential: str, key: str) -> bool:
     """Take the key for this transaction; False if another request holds it right now."""
     connection = transaction.get_connection()
@@ -202,11 +254,11 @@ class IdempotencyMiddleware:
         )
         # One transaction for the record, the request's writes and the answer (see above).
         with transaction.atomic():
-            if not _hold_key(credential, key):
-                return _in_use_response()
-            record, created = _claim(
+            held, record, created = _hold_and_claim(
                 credential=credential, key=key, request_hash=request_hash, request=request
             )
+            if not held:
+                return _in_use_response()
             if not created:
                 return self._answer_existing(record, request_hash)
 

@@ -56,6 +56,7 @@ from orders.api.serializers import (
 from orders.filters import LiveSessionFilter, OrderFilter, ProductFilter
 from orders.status import LIVE_SESSION_MOVES, ORDER_MOVES
 from partners.choices import PartnerKind, StaffRole
+from partners.least_data import view_for
 from partners.permissions import ActionPermissionsMixin, allow
 
 STAFF = (StaffRole.OPS, StaffRole.FINANCE)
@@ -467,6 +468,11 @@ class OrderViewSet(
         return orders if self.action in ("list", "retrieve") else orders.prefetch_related(None)
 
     def _out(self, order) -> dict:
+        representation = getattr(order, "representation", None)
+        if representation is not None:
+            # What the service published in the order's event, as this caller may read it: one
+            # representation per request, no second read or serialisation.
+            return view_for(self.request.user, representation)
         order = selectors.order_list(caller=self.request.user).get(pk=order.pk)
         return OrderSerializer(order, context=self.get_serializer_context()).data
 

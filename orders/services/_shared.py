@@ -4,7 +4,8 @@ and partner events, and putting units back on sale."""
 from collections.abc import Mapping, Sequence
 
 from orders.models import Order, OrderEvent, OrderLine, Product
-from partners.events import event_publish
+from orders.payloads import order_payload as build_order_payload
+from partners.events import event_publish_many, stamp
 
 SYSTEM_ACTOR = "system"
 
@@ -15,10 +16,10 @@ def lock_order(order: Order) -> Order:
 
 
 def order_payload(order: Order) -> dict:
-    """The order's API representation, as partner events carry it."""
-    from orders.api.serializers import OrderSerializer
-
-    return OrderSerializer(Order.objects.prefetch_related("lines").get(pk=order.pk)).data
+    """The order's API representation, as partner events carry it, read again from the database
+    (for a service whose in-memory order may lag behind the row)."""
+    order = Order.objects.prefetch_related("lines").get(pk=order.pk)
+    return build_order_payload(order, list(order.lines.all()))
 
 
 def record_order_event(
@@ -29,12 +30,19 @@ def record_order_event(
     actor: str,
     data: dict | None = None,
     publish: Sequence[str] | None = None,
-) -> None:
-    """Write the order's history event and publish partner events, in the caller's transaction.
+    lines: Sequence[OrderLine] | None = None,
+    new_rows: Sequence = (),
+) -> dict:
+    """Write the order's history event and publish partner events, in the caller's transaction;
+    returns the order's representation the events carry.
 
     Must be called after the order (and its lines) are saved and with the order row locked.
+    ``lines``: the order's lines as saved, when the caller holds them and ``order`` is up to date
+    (the representation is then built from them, with no read); else both are read again.
+    ``new_rows``: the change's own new rows (``stamp``-ed: a new order and its lines), written
+    with the history event and the partner events in one statement.
     """
-    OrderEvent.objects.create(
+    history = OrderEvent(
         order=order,
         type=type,
         from_status=from_status,
@@ -42,15 +50,22 @@ def record_order_event(
         actor=actor,
         data=data or {},
     )
-    payload = order_payload(order)
+    stamp(history)
+    payload = order_payload(order) if lines is None else build_order_payload(order, lines)
     partner_ids = [
         order.host_app_id,
         order.brand_id,
         order.fulfillment_partner_id,
         order.creator_id,
     ]
-    for event_type in publish or [f"order.{type}"]:
-        event_publish(type=event_type, object_id=order.pk, data=payload, partner_ids=partner_ids)
+    event_publish_many(
+        events=[
+            (event_type, order.pk, payload, partner_ids)
+            for event_type in publish or [f"order.{type}"]
+        ],
+        rows=[*new_rows, history],
+    )
+    return payload
 
 
 def restock_lines(lines: Sequence[OrderLine], units: Mapping[str, int]) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -22,6 +23,7 @@ from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product
+from orders.payloads import order_payload
 from orders.services._shared import (
     SYSTEM_ACTOR,
     lock_order,
@@ -32,7 +34,7 @@ from orders.services.refunds import refund_everything_left
 from orders.services.stock import stock_changed
 from orders.status import order_move
 from partners.choices import PartnerStatus
-from partners.events import event_publish_many
+from partners.events import event_publish_many, stamp
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -74,11 +76,14 @@ def order_create(
         first_index.setdefault(line["product"], index)
         quantities[line["product"]] = quantities.get(line["product"], 0) + line["quantity"]
 
-    # Lock in a fixed order (product id), so two orders sharing products cannot deadlock.
+    # Read without a lock: the inventory is taken at the end by a conditional UPDATE per product.
     products = list(
-        Product.objects.select_for_update()
-        .filter(pk__in=quantities)
+        Product.objects.filter(pk__in=quantities)
         .filter(Product.objects.partner_filter(host_app))
+        .annotate(
+            brand_status=F("brand__status"),
+            brand_fulfiller=F("brand__fulfillment_partner_id"),
+        )
         .order_by("pk")
     )
     found = {p.pk: p for p in products}
@@ -98,7 +103,7 @@ def order_create(
         )
     brand_id, currency = products[0].brand_id, products[0].currency
     # A suspended brand sells nothing, on any host app (finding 3 of issue 18).
-    if Partner.objects.filter(pk=brand_id, status=PartnerStatus.SUSPENDED).exists():
+    if products[0].brand_status == PartnerStatus.SUSPENDED:
         raise AppError(
             "brand_suspended",
             f"Brand {brand_id} is suspended; its products cannot be ordered.",
@@ -118,32 +123,18 @@ def order_create(
     tax = parse_amount(tax_amount, currency, attr="tax_amount")
 
     for product in products:
-        wanted = quantities[product.pk]
-        if product.inventory < wanted:
-            raise AppError(
-                "insufficient_inventory",
-                f"Only {product.inventory} of product {product.pk} left; {wanted} asked.",
-                attr=f"lines.{first_index[product.pk]}.quantity",
-                extra={"available": product.inventory},
-            )
+        if product.inventory < quantities[product.pk]:
+            _insufficient(product.pk, product.inventory, quantities, first_index)
     prices = {p.pk: _unit_price(p, session) for p in products}
     subtotal = sum(quantities[p.pk] * prices[p.pk] for p in products)
     if subtotal + shipping + tax >= MAX_ORDER_TOTAL:
         raise AppValidationError("invalid_amount", "The order total is too large.", attr=None)
-    changes = {}
-    for product in products:
-        before = product.inventory
-        product.inventory -= quantities[product.pk]
-        product.save(update_fields=["inventory", "updated"])
-        changes[product.pk] = (before, product.inventory)
     hold = session.hold_seconds if session else settings.ORDER_HOLD_SECONDS
 
-    order = Order.objects.create(
+    order = Order(
         host_app=host_app,
         brand_id=brand_id,
-        fulfillment_partner_id=Partner.objects.values_list("fulfillment_partner_id", flat=True).get(
-            pk=brand_id
-        ),
+        fulfillment_partner_id=products[0].brand_fulfiller,
         live_session=session,
         creator_id=session.creator_id if session else None,
         currency=currency,
@@ -156,26 +147,70 @@ def order_create(
         shipping_address=shipping_address,
         expires_at=timezone.now() + timedelta(seconds=hold),
     )
-    OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                product=found[product_id],
-                sku=found[product_id].sku,
-                title=found[product_id].title,
-                category=found[product_id].category,
-                quantity=quantities[product_id],
-                unit_price=prices[product_id],
-                list_price=found[product_id].price,
-                subtotal=quantities[product_id] * prices[product_id],
-                position=position,
-            )
-            for position, product_id in enumerate(first_index)
-        ]
+    lines = [
+        OrderLine(
+            order=order,
+            product=found[product_id],
+            sku=found[product_id].sku,
+            title=found[product_id].title,
+            category=found[product_id].category,
+            quantity=quantities[product_id],
+            unit_price=prices[product_id],
+            list_price=found[product_id].price,
+            subtotal=quantities[product_id] * prices[product_id],
+            position=position,
+        )
+        for position, product_id in enumerate(first_index)
+    ]
+    stamp(order, *lines)
+    # The writes: the inventory first (each product's row lock taken last thing before the one
+    # statement that writes the order, its lines, its history and its events), then that
+    # statement; a product that sold out meanwhile refuses the order with nothing written.
+    stock_changed(_take_inventory(quantities, first_index))
+    order.representation = record_order_event(
+        order,
+        type="created",
+        from_status="",
+        actor=actor,
+        lines=lines,
+        new_rows=[order, *lines],
     )
-    stock_changed(changes)
-    record_order_event(order, type="created", from_status="", actor=actor)
     return order
+
+
+def _insufficient(product_id: str, available: int, quantities, first_index) -> None:
+    raise AppError(
+        "insufficient_inventory",
+        f"Only {available} of product {product_id} left; {quantities[product_id]} asked.",
+        attr=f"lines.{first_index[product_id]}.quantity",
+        extra={"available": available},
+    )
+
+
+def _take_inventory(
+    quantities: Mapping[str, int], first_index: Mapping[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Take each product's units with one conditional UPDATE, in product id order (so two
+    orders sharing products cannot deadlock): it takes the row lock, and takes the units only if
+    that many are left, so concurrent buyers of the last units can never oversell. Returns
+    product id -> (units before, units after); raises 409 ``insufficient_inventory`` (with the
+    units ``available``) when a product has fewer left, which rolls the order back."""
+    changes = {}
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for product_id in sorted(quantities):
+            wanted = quantities[product_id]
+            cursor.execute(
+                "UPDATE orders_product SET inventory = inventory - %s, updated = %s"
+                " WHERE id = %s AND inventory >= %s RETURNING inventory",
+                [wanted, now, product_id, wanted],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                available = Product.objects.values_list("inventory", flat=True).get(pk=product_id)
+                _insufficient(product_id, available, quantities, first_index)
+            changes[product_id] = (row[0] + wanted, row[0])
+    return changes
 
 
 def _unit_price(product: Product, session: LiveSession | None) -> int:
@@ -189,7 +224,6 @@ def _unit_price(product: Product, session: LiveSession | None) -> int:
     return product.price
 
 
-@transaction.atomic
 def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) -> Order:
     """Record the buyer's payment of exactly the order's total.
 
@@ -197,8 +231,56 @@ def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) 
     marked paid, and the sale is posted to the ledger after, all with the order row locked.
     An order past its ``expires_at`` is never paid (409 ``order_expired``), even if the expiry
     task has not reached it yet: the check is made here, under the same lock the task takes.
+
+    Every refusal (expired, a move the status table refuses, the amount, no plan in force) is
+    decided before the first write, so the transaction needs no savepoint: a refusal leaves the
+    block having written nothing and is raised after it. The order, its lines and the plans are
+    read once; the answer is the representation the ``order.paid`` event carries.
     """
-    order = lock_order(order)
+    refusal = None
+    with transaction.atomic(savepoint=False):
+        order = lock_order(order)
+        try:
+            move, paid, terms = _payment_checked(order, amount)
+        except (AppError, AppValidationError) as error:
+            refusal = error
+        else:
+            application, lines = commission_services.commission_terms_apply(
+                order=order, terms=terms, save_order=False
+            )
+            from_status = order.status
+            order.status = move.target
+            order.paid_at = timezone.now()
+            order.payment_reference = payment_reference
+            order.save(
+                update_fields=[
+                    "status",
+                    "paid_at",
+                    "payment_reference",
+                    "commission_plan_id",
+                    "updated",
+                ]
+            )
+            commission_services.ledger_post_sale(order=order, application=application, lines=lines)
+            order.representation = record_order_event(
+                order,
+                type="paid",
+                from_status=from_status,
+                actor=actor,
+                data={
+                    "amount": money.to_decimal_string(paid, order.currency),
+                    "payment_reference": payment_reference,
+                },
+                lines=lines,
+            )
+    if refusal is not None:
+        raise refusal
+    return order
+
+
+def _payment_checked(order: Order, amount: str):
+    """The move, the amount paid and the commission terms of paying the locked ``order``, or
+    the ``AppError`` refusing it; reads the lines and the plans in force, writes nothing."""
     if order.status == OrderStatus.EXPIRED or (
         order.status == OrderStatus.PENDING_PAYMENT
         and order.expires_at is not None
@@ -218,24 +300,8 @@ def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) 
             f"The order total is {total} {order.currency}; pay exactly that.",
             attr="amount",
         )
-    commission_services.commission_plan_apply(order=order)
-    from_status = order.status
-    order.status = move.target
-    order.paid_at = timezone.now()
-    order.payment_reference = payment_reference
-    order.save(update_fields=["status", "paid_at", "payment_reference", "updated"])
-    commission_services.ledger_post_sale(order=order)
-    record_order_event(
-        order,
-        type="paid",
-        from_status=from_status,
-        actor=actor,
-        data={
-            "amount": money.to_decimal_string(paid, order.currency),
-            "payment_reference": payment_reference,
-        },
-    )
-    return order
+    terms = commission_services.commission_terms(order=order, lines=order.lines.all())
+    return move, paid, terms
 
 
 def _advance(
@@ -397,8 +463,6 @@ def order_expire_due(*, now: datetime | None = None, batch_size: int = EXPIRY_BA
 
 def _expire(orders: Sequence[Order]) -> None:
     """Move locked pending orders to ``expired``, put their units back, record and publish."""
-    from orders.api.serializers import OrderSerializer  # the API shape is the payload
-
     move = order_move("expire", OrderStatus.PENDING_PAYMENT)
     ids = [order.pk for order in orders]
     lines = list(OrderLine.objects.filter(order_id__in=ids))
@@ -420,9 +484,10 @@ def _expire(orders: Sequence[Order]) -> None:
             for order in orders
         ]
     )
-    payloads = OrderSerializer(
-        Order.objects.filter(pk__in=ids).prefetch_related("lines").order_by("pk"), many=True
-    ).data
+    payloads = [
+        order_payload(order, list(order.lines.all()))
+        for order in Order.objects.filter(pk__in=ids).prefetch_related("lines").order_by("pk")
+    ]
     event_publish_many(
         events=[
             (
