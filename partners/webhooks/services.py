@@ -439,6 +439,8 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event", "endpoint", "endpoint__partner")
+            # Only the event's stored body is sent: decoding its JSON data would be wasted.
+            .defer("event__data")
             .filter(pk=delivery_id)
             .first()
         )
