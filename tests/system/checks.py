@@ -290,7 +290,8 @@ def webhook_audit(*, endpoint_id: str, partner_id: str, received_ids: set[str]) 
 
     ``received_ids``: the ``webhook-id`` of every delivery the receiver verified (the event id).
     """
-    from partners.models import EventRecipient, WebhookDelivery, WebhookEndpoint
+    from partners.models import EventRecipient
+    from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 
     result = WebhookAudit()
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)

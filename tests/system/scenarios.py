@@ -213,7 +213,8 @@ def broker_outage(
         observed["readyz while down"] = _status(f"{stack.base_url}/readyz")
         traffic.join()
 
-        from partners.models import Event, WebhookDelivery
+        from partners.models import Event
+        from partners.webhooks.models import WebhookDelivery
 
         during = set(
             Event.objects.filter(
@@ -301,7 +302,8 @@ def receiver_down_for_hours(
 ) -> Outcome:
     """A receiver refuses connections for ``down_hours`` (scaled) while orders are placed as it
     goes down and halfway through; every event must arrive once it is back."""
-    from partners.models import Event, WebhookDelivery
+    from partners.models import Event
+    from partners.webhooks.models import WebhookDelivery
 
     stack.restart_worker(env=scaled_retries(hour))
     stack.start_beat(sweep_interval=1)

@@ -14,8 +14,8 @@ from django.db import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from partners.events import event_publish
-from partners.models import WebhookEndpoint
 from partners.webhooks import signing
+from partners.webhooks.models import WebhookEndpoint
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = True  # as real servers; see bench/receiver.py
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from partners.events import event_publish
-from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from partners.models import Event
 from partners.webhooks import sending, services
+from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks.sending import parse_retry_after
 from partners.webhooks.url_policy import CheckedURL
 from tests.factories import BrandFactory
