@@ -135,6 +135,19 @@ class TestSending:
         assert len(receiver.received) == 1
         assert delivery.attempts.count() == 1
 
+    def test_a_send_reads_once_and_writes_the_attempt_and_the_delivery(
+        self, host_app, receiver, django_assert_num_queries
+    ):
+        # the delivery with its event, endpoint and partner in one locked read; the attempt;
+        # the delivery's outcome; the endpoint's health (savepoints: the test's transaction)
+        endpoint = make_endpoint(host_app, receiver.url)
+        delivery = delivery_of(publish(partners=[host_app]), endpoint)
+
+        with django_assert_num_queries(6):
+            services.webhook_delivery_attempt(delivery_id=delivery.pk)
+
+        assert receiver.wait_for_requests(1)
+
     def test_a_failure_schedules_a_retry_with_backoff(self, host_app, make_receiver, settings):
         settings.WEBHOOK_RETRY_SCHEDULE = [60, 600]
         down = make_receiver(status=500)
