@@ -780,7 +780,7 @@ def wait_for_deliveries(timeout: float) -> dict:
     """After the rush: how long the Celery worker took to send what the orders owed."""
     from django.db import connections
 
-    from partners.models import WebhookDelivery
+    from partners.webhooks.models import WebhookDelivery
 
     started = time.monotonic()
     while True:

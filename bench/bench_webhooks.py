@@ -129,7 +129,7 @@ def publish_paced(partners: list[str], *, rate: float, seconds: float) -> dict[s
 
 def wait_delivered(expected: int, timeout: float) -> tuple[int, float]:
     """Until ``expected`` deliveries succeeded (or the timeout); (succeeded, when)."""
-    from partners.models import WebhookDelivery
+    from partners.webhooks.models import WebhookDelivery
 
     deadline = time.monotonic() + timeout
     while True:
@@ -261,7 +261,7 @@ def main() -> None:
 def attempts_summary() -> dict:
     from django.db.models import Avg, Count
 
-    from partners.models import WebhookAttempt, WebhookDelivery
+    from partners.webhooks.models import WebhookAttempt, WebhookDelivery
 
     attempts = WebhookAttempt.objects.aggregate(n=Count("id"), latency=Avg("latency_ms"))
     failed = WebhookAttempt.objects.filter(succeeded=False).count()

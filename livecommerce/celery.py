@@ -18,6 +18,7 @@ app = Celery("livecommerce")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("webhooks"), Queue("settlements"))
 app.autodiscover_tasks()
+app.autodiscover_tasks(["partners.webhooks"])  # partners/webhooks/tasks.py
 
 # A worker process keeps its database connection from task to task. Celery's Django fixup would
 # otherwise close it before and after every task, so each webhook send opened a new PostgreSQL

@@ -2,7 +2,8 @@ from django.contrib import admin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
 from livecommerce.admin import ReadOnlyAdmin, ReadOnlyInline
-from partners.models import APIKey, Enrollment, Partner, WebhookEndpoint
+from partners.models import APIKey, Enrollment, Partner
+from partners.webhooks.models import WebhookEndpoint
 
 # The library's own key model authenticates nothing here (partners.APIKey does); its admin page
 # would let staff "create keys" that no request can use.

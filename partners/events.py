@@ -15,8 +15,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from partners.choices import PartnerStatus
-from partners.models import Event, EventRecipient, Partner, WebhookDelivery, WebhookEndpoint
+from partners.models import Event, EventRecipient, Partner
 from partners.webhooks.choices import WebhookEndpointStatus
+from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 _created_field = serializers.DateTimeField()
 

@@ -6,8 +6,9 @@ from django.utils import timezone
 from audit.services import audit_record, field_changes
 from livecommerce.errors import AppValidationError
 from partners.choices import BrandAccess, PartnerKind, PartnerStatus
-from partners.models import APIKey, Enrollment, Partner, WebhookDelivery
+from partners.models import APIKey, Enrollment, Partner
 from partners.webhooks.choices import WebhookDeliveryStatus
+from partners.webhooks.models import WebhookDelivery
 
 _UNSET = object()
 # What the audit trail records of a partner and of a key (never the key or its hash).

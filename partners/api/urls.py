@@ -1,7 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from partners.api import views, webhook_views
+from partners.api import views
+from partners.webhooks.api import views as webhook_views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("partners", views.PartnerViewSet, basename="partner")

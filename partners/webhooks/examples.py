@@ -13,6 +13,8 @@ An event type added to ``EVENT_TYPES`` needs an example here (the schema test sa
 
 import copy
 
+from partners.webhooks.choices import EVENT_TYPES
+
 # The object each event type's data is, by the prefix of the type (named in the docs).
 DATA_COMPONENTS = {
     "order": "Order",
@@ -232,8 +234,6 @@ def postprocess_event_types(result, generator, request, public):
     """One schema per event type, with its example, and each as a callback of the endpoint
     registration (OpenAPI 3.0's way to say what the service will POST to a URL it is given).
     """
-    from partners.webhooks.choices import EVENT_TYPES
-
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     callbacks = {}
     for event_type in EVENT_TYPES:

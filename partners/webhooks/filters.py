@@ -1,8 +1,9 @@
 import django_filters
 
 from livecommerce.filters import IsoDateTimeFilter
-from partners.models import Event, WebhookDelivery, WebhookEndpoint
+from partners.models import Event
 from partners.webhooks.choices import EVENT_TYPES, WebhookDeliveryStatus, WebhookEndpointStatus
+from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 class WebhookEndpointFilter(django_filters.FilterSet):

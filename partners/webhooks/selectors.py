@@ -2,7 +2,8 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from partners.models import Event
+from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 def webhook_endpoint_list(*, caller) -> QuerySet[WebhookEndpoint]:

@@ -4,11 +4,21 @@
 address already checked instead, while the Host header, TLS SNI and certificate check still use
 the host name. No proxies from the environment, no redirects (a redirect could point anywhere),
 and the answer is read only as far as a short snippet, within the timeout.
+
+Each worker process (each thread, under a threaded pool) keeps one session per (scheme, host,
+port, checked address), so consecutive sends to an endpoint reuse its kept-alive connection
+instead of opening one per send. The key holds the address the URL policy passed for this very
+send: a pooled connection can only lead to an address checked now, and when DNS answers
+differently the send gets another session, connected to the new (checked) address. A response
+not read to its end closes its connection rather than returning it to the pool.
 """
 
 import email.utils
+import os
 import socket
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,6 +88,52 @@ class PinnedAddressAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
 
 
+# Sessions kept per thread; the oldest is closed past this many (one per endpoint address).
+MAX_SESSIONS = 64
+_local = threading.local()
+
+
+def _sessions() -> OrderedDict:
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = OrderedDict()
+    return sessions
+
+
+def _forget_sessions() -> None:
+    # A forked child must not share its parent's sockets: it starts with no session.
+    _local.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_forget_sessions)
+
+
+def _session_for(target: CheckedURL) -> requests.Session:
+    """The kept session for the target's (scheme, host, port, first checked address)."""
+    key = (target.scheme, target.host, target.port, target.addresses[0])
+    sessions = _sessions()
+    session = sessions.get(key)
+    if session is not None:
+        sessions.move_to_end(key)
+        return session
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment may route around the URL policy
+    session.mount(f"{target.scheme}://", PinnedAddressAdapter(target.addresses[0]))
+    sessions[key] = session
+    while len(sessions) > MAX_SESSIONS:
+        _, oldest = sessions.popitem(last=False)
+        oldest.close()
+    return session
+
+
+def close_sessions() -> None:
+    """Close every session this thread keeps (tests; a worker closes them when it exits)."""
+    sessions = _sessions()
+    while sessions:
+        _, session = sessions.popitem()
+        session.close()
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
     if not value:
@@ -108,12 +164,13 @@ def _describe(exc: requests.RequestException) -> str:
 
 
 def post(*, target: CheckedURL, body: str, headers: dict[str, str], timeout: float) -> SendResult:
-    """POST ``body`` to the checked URL at its first checked address; never raises for HTTP."""
+    """POST ``body`` to the checked URL at its first checked address; never raises for HTTP.
+
+    The connection is a kept one to that same address when this process sent there before.
+    """
     started = time.monotonic()
     deadline = started + timeout * 2
-    session = requests.Session()
-    session.trust_env = False  # no proxy from the environment may route around the URL policy
-    session.mount(f"{target.scheme}://", PinnedAddressAdapter(target.addresses[0]))
+    session = _session_for(target)
     all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
 
     def elapsed_ms() -> int:
@@ -129,7 +186,6 @@ def post(*, target: CheckedURL, body: str, headers: dict[str, str], timeout: flo
             stream=True,
         )
     except requests.RequestException as exc:
-        session.close()
         return SendResult(None, elapsed_ms(), _describe(exc), "")
     try:
         chunks: list[bytes] = []
@@ -154,5 +210,5 @@ def post(*, target: CheckedURL, body: str, headers: dict[str, str], timeout: flo
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return SendResult(status_code, elapsed_ms(), error, snippet, retry_after)
     finally:
+        # Read to its end, the connection goes back to the pool; cut short, it is closed.
         response.close()
-        session.close()

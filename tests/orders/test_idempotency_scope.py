@@ -10,8 +10,9 @@ import pytest
 from livecommerce.models import IdempotencyRecord
 from orders.models import Refund
 from partners.choices import PartnerStatus
-from partners.models import APIKey, WebhookEndpoint
+from partners.models import APIKey
 from partners.services import api_key_revoke
+from partners.webhooks.models import WebhookEndpoint
 from tests import factories
 from tests.conftest import client_for
 from tests.orders.helpers import act, place_order

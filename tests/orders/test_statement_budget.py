@@ -13,8 +13,9 @@ import uuid
 import pytest
 
 from commissions.models import LedgerEntry
-from partners.models import Event, WebhookDelivery, WebhookEndpoint
+from partners.models import Event
 from partners.webhooks import signing
+from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests import factories
 
 pytestmark = pytest.mark.django_db

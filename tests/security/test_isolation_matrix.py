@@ -33,7 +33,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from partners.models import WebhookDelivery
+from partners.webhooks.models import WebhookDelivery
 from partners.webhooks.services import webhook_delivery_attempt
 from tests.security.conftest import RECEIVED
 from tests.security.world import (

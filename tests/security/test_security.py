@@ -35,7 +35,8 @@ from django.test import Client, override_settings
 from audit.models import AuditEntry
 from livecommerce.models import IdempotencyRecord
 from partners.events import event_publish
-from partners.models import APIKey, WebhookAttempt, WebhookEndpoint
+from partners.models import APIKey
+from partners.webhooks.models import WebhookAttempt, WebhookEndpoint
 from tests import factories
 from tests.conftest import KeyedClient, client_for
 

@@ -21,8 +21,9 @@ from commissions.settlement_models import Settlement
 from commissions.settlements import settlement_run_execute, settlement_run_request
 from orders.services import order_close_return_windows
 from partners.choices import StaffRole
-from partners.models import Event, WebhookDelivery
+from partners.models import Event
 from partners.services import api_key_create
+from partners.webhooks.models import WebhookDelivery
 
 PARTNER_ROLES = ("host_app", "fulfillment", "brand", "creator")
 # The buyer's contact on every order of the world: a creator may never read it (least data).

@@ -418,7 +418,7 @@ def test_the_batch_posting_keeps_the_ledgers_rules(parties):
 
 def test_publishing_events_in_a_batch_numbers_them_like_one_by_one(parties):
     from partners.events import event_publish, event_publish_many
-    from partners.models import WebhookDelivery, WebhookEndpoint
+    from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 
     endpoint = WebhookEndpoint.objects.create(
         partner=parties.brand,

@@ -35,7 +35,8 @@ from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, LedgerLine
 from livecommerce.models import IdempotencyRecord
 from orders.models import Order, OrderLine, Product, Refund
-from partners.models import EventRecipient, WebhookDelivery, WebhookEndpoint
+from partners.models import EventRecipient
+from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.system.workload import Journal
 
 

@@ -24,8 +24,9 @@ from clients import LiveCommerceClient
 from clients.webhooks import WebhookReceiver
 from commissions.choices import EntryKind
 from commissions.models import LedgerEntry, Settlement, SettlementRun
-from partners.models import Event, WebhookDelivery
+from partners.models import Event
 from partners.webhooks.conf import DEFAULT_RETRY_SCHEDULE
+from partners.webhooks.models import WebhookDelivery
 from tests import factories, flows
 from tests.system.checks import Audit, WebhookAudit, audit, webhook_audit
 from tests.system.proxy import TCPProxy

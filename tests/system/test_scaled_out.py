@@ -26,8 +26,8 @@ from kombu import Connection
 from clients.simulators.scenario import run_scenario
 from commissions.models import LedgerEntry
 from commissions.settlement_models import Settlement, SettlementRun
-from partners.models import WebhookAttempt, WebhookDelivery
 from partners.webhooks.choices import WebhookDeliveryStatus
+from partners.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.system.stack import QUEUES, LiveStack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]

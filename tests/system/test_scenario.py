@@ -19,8 +19,8 @@ from django.db.models import Sum
 from clients.simulators.scenario import run_scenario
 from commissions.models import LedgerEntry, LedgerLine
 from orders.models import Order
-from partners.models import WebhookDelivery
 from partners.webhooks.choices import WebhookDeliveryStatus
+from partners.webhooks.models import WebhookDelivery
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 

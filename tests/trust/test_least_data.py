@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from partners.models import WebhookDelivery
 from partners.webhooks import services
+from partners.webhooks.models import WebhookDelivery
 from tests.conftest import client_for
 from tests.orders.helpers import act, place_order
 from tests.webhooks.helpers import make_endpoint

@@ -4,9 +4,11 @@ addresses. Suspension now stops selling, events and deliveries to the suspended 
 import pytest
 from django.db import transaction
 
+from livecommerce.errors import AppError
 from partners.events import event_publish_many
-from partners.models import Event, WebhookDelivery
+from partners.models import Event
 from partners.webhooks import services
+from partners.webhooks.models import WebhookDelivery
 from tests.conftest import client_for
 from tests.orders.helpers import act, codes, place_order
 from tests.webhooks.helpers import make_endpoint, publish
@@ -90,7 +92,7 @@ def test_suspending_fails_what_was_pending_and_nothing_is_sent_after(
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "partner_suspended"
     delivery.refresh_from_db()
     assert delivery.status == "failed"
-    with pytest.raises(services.AppError) as refused:
+    with pytest.raises(AppError) as refused:
         services.webhook_delivery_retry(delivery=delivery)
     assert refused.value.code == "partner_suspended"
     assert receiver.received == []

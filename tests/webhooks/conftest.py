@@ -2,6 +2,7 @@
 
 import pytest
 
+from partners.webhooks import sending
 from tests.webhooks.helpers import Receiver
 
 
@@ -34,3 +35,11 @@ def make_receiver():
 def _private_urls_allowed(settings):
     """The receivers listen on loopback; the URL-policy tests turn this off again."""
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_connections():
+    """Each test starts and ends without the sessions a previous send kept in this process."""
+    sending.close_sessions()
+    yield
+    sending.close_sessions()

@@ -14,8 +14,8 @@ from django.db import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from partners.events import event_publish
-from partners.models import WebhookEndpoint
 from partners.webhooks import signing
+from partners.webhooks.models import WebhookEndpoint
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Received:
     body: str
     verified_with: list[str]
     answered: int
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port: one per connection
 
     @property
     def payload(self) -> dict:
@@ -47,6 +48,7 @@ class Receiver:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hold: threading.Event | None = None
+    keep_alive: bool = False  # HTTP/1.1 persistent connections, as a real receiver keeps them
 
     def __post_init__(self) -> None:
         self.received: list[Received] = []
@@ -54,12 +56,22 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = True  # as real servers; see bench/receiver.py
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 status, extra, hold = receiver.status, dict(receiver.headers), receiver.hold
-                item = Received(self.path, headers, body, receiver.verify(body, headers), status)
+                item = Received(
+                    self.path,
+                    headers,
+                    body,
+                    receiver.verify(body, headers),
+                    status,
+                    tuple(self.client_address[:2]),
+                )
                 with receiver.arrived:
                     receiver.received.append(item)
                     receiver.arrived.notify_all()

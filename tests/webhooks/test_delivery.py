@@ -14,9 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from partners.events import event_publish
-from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from partners.webhooks import conf, services
+from partners.models import Event
+from partners.webhooks import conf, sending, services
+from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from partners.webhooks.sending import parse_retry_after
+from partners.webhooks.url_policy import CheckedURL
 from tests.factories import BrandFactory
 from tests.webhooks.helpers import make_endpoint, publish
 
@@ -134,6 +136,19 @@ class TestSending:
         assert attempt(delivery).status == "succeeded"
         assert len(receiver.received) == 1
         assert delivery.attempts.count() == 1
+
+    def test_a_send_reads_once_and_writes_the_attempt_and_the_delivery(
+        self, host_app, receiver, django_assert_num_queries
+    ):
+        # the delivery with its event, endpoint and partner in one locked read; the attempt;
+        # the delivery's outcome; the endpoint's health (savepoints: the test's transaction)
+        endpoint = make_endpoint(host_app, receiver.url)
+        delivery = delivery_of(publish(partners=[host_app]), endpoint)
+
+        with django_assert_num_queries(6):
+            services.webhook_delivery_attempt(delivery_id=delivery.pk)
+
+        assert receiver.wait_for_requests(1)
 
     def test_a_failure_schedules_a_retry_with_backoff(self, host_app, make_receiver, settings):
         settings.WEBHOOK_RETRY_SCHEDULE = [60, 600]
@@ -390,6 +405,51 @@ class TestURLCheckAtSendTime:
         assert delivery.status == "succeeded", delivery.last_error
         assert lookups == ["hooks.pinned.example"]
         assert receiver.received[0].headers["host"] == f"hooks.pinned.example:{receiver.port}"
+
+    def test_consecutive_sends_to_an_endpoint_reuse_one_connection(self, host_app, make_receiver):
+        receiver = make_receiver(keep_alive=True)
+        endpoint = make_endpoint(host_app, receiver.url)
+
+        for _ in range(3):
+            assert attempt(delivery_of(publish(partners=[host_app]), endpoint)).status == (
+                "succeeded"
+            )
+
+        assert len({item.peer for item in receiver.received}) == 1
+
+    def test_a_kept_connection_is_not_used_once_the_address_is_refused(
+        self, host_app, make_receiver, settings, monkeypatch
+    ):
+        # given a kept-alive connection to an address the policy allowed at the first send
+        receiver = make_receiver(keep_alive=True)
+        real = socket.getaddrinfo
+
+        def resolve(host, *args, **kwargs):
+            if host == "hooks.kept.example":
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", receiver.port))]
+            return real(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+        endpoint = make_endpoint(host_app, f"http://hooks.kept.example:{receiver.port}/in")
+        assert attempt(delivery_of(publish(partners=[host_app]), endpoint)).status == "succeeded"
+
+        # when the policy refuses that address
+        settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+        delivery = attempt(delivery_of(publish(partners=[host_app]), endpoint))
+
+        # then the kept connection carried nothing
+        assert len(receiver.received) == 1
+        assert delivery.status == "pending"
+        assert "not public" in delivery.last_error
+
+    def test_a_new_checked_address_gets_a_session_of_its_own(self):
+        def target(address: str) -> CheckedURL:
+            return CheckedURL("https://hooks.example/", "https", "hooks.example", 443, (address,))
+
+        first = sending._session_for(target("203.0.113.7"))
+
+        assert sending._session_for(target("203.0.113.7")) is first
+        assert sending._session_for(target("198.51.100.9")) is not first
 
 
 class TestSweeper:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from partners.models import WebhookDelivery, WebhookEndpoint
+from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import client_for
 from tests.factories import BrandFactory
 from tests.webhooks.helpers import make_endpoint, publish

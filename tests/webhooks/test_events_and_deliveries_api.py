@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from partners.models import Event, WebhookDelivery
+from partners.models import Event
 from partners.webhooks import services
+from partners.webhooks.models import WebhookDelivery
 from tests.webhooks.helpers import make_endpoint, publish
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from partners.models import Event, WebhookDelivery
+from partners.models import Event
 from partners.webhooks import services
 from partners.webhooks.choices import EVENT_TYPES
 from partners.webhooks.examples import EVENT_EXAMPLES
+from partners.webhooks.models import WebhookDelivery
 from tests import factories
 from tests.webhooks.helpers import make_endpoint, publish
 
@@ -143,7 +144,7 @@ class TestReplay:
         endpoint = make_endpoint(host_app, receiver.url)
         for n in range(4):
             publish(object_id=f"ord_{n}", partners=[host_app])
-        monkeypatch.setattr(services, "REPLAY_MAX_EVENTS", 2)
+        monkeypatch.setattr(services.endpoints, "REPLAY_MAX_EVENTS", 2)
         since = (timezone.now() - timedelta(hours=1)).isoformat()
 
         with CaptureQueriesContext(connection) as queries:

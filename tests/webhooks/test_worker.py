@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from partners.models import WebhookDelivery
-from partners.tasks import deliver_webhook, sweep_webhook_deliveries
+from partners.webhooks.models import WebhookDelivery
+from partners.webhooks.tasks import deliver_webhook, sweep_webhook_deliveries
 from tests.webhooks.helpers import publish, wait_for
 from tests.webhooks.worker import (
     BASE_DIR,

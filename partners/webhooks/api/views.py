@@ -16,7 +16,10 @@ from rest_framework.response import Response
 
 from livecommerce.api import validated_input
 from livecommerce.schema import error_responses
-from partners.api.webhook_serializers import (
+from partners.choices import PartnerKind, StaffRole
+from partners.permissions import ActionPermissionsMixin, allow
+from partners.webhooks import selectors, services
+from partners.webhooks.api.serializers import (
     EventSerializer,
     RotateSecretSerializer,
     WebhookDeliverySerializer,
@@ -29,9 +32,6 @@ from partners.api.webhook_serializers import (
     WebhookTestInputSerializer,
     WebhookTestResultSerializer,
 )
-from partners.choices import PartnerKind, StaffRole
-from partners.permissions import ActionPermissionsMixin, allow
-from partners.webhooks import selectors, services
 from partners.webhooks.filters import EventFilter, WebhookDeliveryFilter, WebhookEndpointFilter
 
 ALL_PARTNERS = tuple(PartnerKind.values)

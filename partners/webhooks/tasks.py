@@ -1,6 +1,8 @@
-"""Celery tasks of the partners app, all on the ``webhooks`` queue (see CELERY_TASK_ROUTES).
+"""Celery tasks of webhooks, all on the ``webhooks`` queue (see CELERY_TASK_ROUTES).
 
-Both take ids or nothing, re-read the database and are safe to run twice.
+Their names (``partners.tasks.*``) are those beat and queued messages use, kept from when the
+tasks lived in ``partners/tasks.py``. Both take ids or nothing, re-read the database and are
+safe to run twice.
 """
 
 from celery import shared_task

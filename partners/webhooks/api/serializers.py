@@ -3,8 +3,9 @@
 from rest_framework import serializers
 
 from partners import least_data
-from partners.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from partners.models import Event
 from partners.webhooks.choices import ALL_EVENTS, EVENT_TYPES, WebhookEndpointStatus
+from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_NAME_CHOICES = [ALL_EVENTS, *EVENT_TYPES]
 MAX_GRACE_SECONDS = 7 * 86400

@@ -1,0 +1,50 @@
+"""Handing deliveries to the send task after commit, or to the sweeper when the broker is away."""
+
+from time import monotonic
+
+from celery import current_app
+
+from partners.webhooks import conf, tasks
+from partners.webhooks.choices import WebhookDeliveryStatus
+from partners.webhooks.models import WebhookDelivery
+
+# When the broker refuses a message, this process leaves queueing to the sweeper for a while:
+# a broker that is down or hung then costs one request a timeout, not every request, and the
+# deliveries, released to the sweeper, go out on its first round once the broker is back.
+BROKER_PAUSE = 30.0  # seconds
+_broker_failed_at: float | None = None
+
+
+def queue_deliveries(
+    delivery_ids: list[str], *, countdown: float | None = None, sweeping: bool = False
+) -> None:
+    """Queue the send task for each delivery (called after commit).
+
+    If the broker cannot take them (or failed moments ago), the deliveries are left to the
+    sweeper (``enqueued_at`` cleared) and, for a failure now, the error is raised to the
+    caller's robust on-commit hook, which logs it. The sweeper itself always tries.
+    """
+    global _broker_failed_at
+    paused = _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE
+    if paused and not sweeping:
+        _leave_to_sweeper(delivery_ids)
+        return
+    for done, delivery_id in enumerate(delivery_ids):
+        try:
+            tasks.deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+        except Exception:
+            _broker_failed_at = monotonic()
+            _leave_to_sweeper(delivery_ids[done:])
+            raise
+    _broker_failed_at = None
+
+
+def _leave_to_sweeper(delivery_ids: list[str]) -> None:
+    WebhookDelivery.objects.filter(
+        pk__in=delivery_ids, status=WebhookDeliveryStatus.PENDING
+    ).update(enqueued_at=None)
+
+
+def countdown_allowed(delay: float) -> bool:
+    # Eager mode (no broker) would run a "retry in 5 minutes" at once; leave it to the sweeper.
+    return not current_app.conf.task_always_eager and delay <= conf.countdown_max()
