@@ -1,9 +1,11 @@
 """Fixtures shared by every test: partners of each kind, their keys, and API clients."""
 
+import celery
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from livecommerce.celery import app as celery_app
 from partners.choices import StaffRole
 from partners.services import api_key_create
 from tests import factories
@@ -32,6 +34,17 @@ def _fresh_cache():
     per address: every test client calls from 127.0.0.1)."""
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _tasks_app_stays_current():
+    """Shared tasks publish through Celery's current app: a test that makes another app current
+    (``Celery(...)`` without ``set_as_current=False``) would send every later test's tasks to
+    its broker. That once made tests/webhooks/test_worker.py's worker receive nothing."""
+    yield
+    assert celery.current_app._get_current_object() is celery_app, (
+        "this test left another Celery app current; create it with set_as_current=False"
+    )
 
 
 @pytest.fixture

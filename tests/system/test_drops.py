@@ -104,7 +104,7 @@ def test_pay_racing_expiry_ends_exactly_one_way_a_hundred_times(live_stack, ops_
     market = build_marketplace(
         live_stack.base_url, ops_key=ops_key, finance_key=finance_key, products=1, inventory=1000
     )
-    sender = Celery(broker=live_stack.broker_url)
+    sender = Celery(broker=live_stack.broker_url, set_as_current=False)
     stop = threading.Event()
 
     def expire_often():

@@ -169,7 +169,7 @@ def test_two_web_instances_and_two_workers_sell_deliver_and_settle_once(
     scaled_stack, ops_key, finance_key
 ):
     stack, webs, workers, proxy, broker_url = scaled_stack
-    sender = Celery(broker=broker_url)
+    sender = Celery(broker=broker_url, set_as_current=False)
 
     def close_return_windows():
         sender.send_task("orders.tasks.close_return_windows", queue="default")

@@ -29,7 +29,7 @@ def test_live_shopping_scenario_on_gunicorn_celery_and_beat(live_stack, ops_key,
     # given a worker whose return window is zero days, and beat sweeping webhook deliveries
     live_stack.restart_worker(env={"RETURN_WINDOW_DAYS": "0"})
     live_stack.start_beat()
-    sender = Celery(broker=live_stack.broker_url)
+    sender = Celery(broker=live_stack.broker_url, set_as_current=False)
 
     def close_return_windows():
         # the periodic task, by name and to its queue, exactly as beat sends it

@@ -42,6 +42,10 @@ def shared_database_url() -> str:
 def use_broker(url: str):
     """Make this process's Celery app publish to ``url`` instead of running tasks eagerly."""
     saved = (app.conf.broker_url, app.conf.task_always_eager)
+    # Tasks are shared tasks: they publish through Celery's *current* app, so make sure that is
+    # ours (a ``Celery()`` made elsewhere in this process, without ``set_as_current=False``,
+    # would otherwise take the sends to its own broker).
+    app.set_current()
     app.conf.broker_url = url
     app.conf.task_always_eager = False
     _forget_connections()
