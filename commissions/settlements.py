@@ -67,6 +67,7 @@ from commissions.settlement_models import (
 from livecommerce import money
 from livecommerce.api import check_currency
 from livecommerce.errors import AppError, AppValidationError
+from livecommerce.wire import timestamp
 from partners.choices import PayoutSchedule
 from partners.events import event_publish, event_publish_many
 
@@ -662,16 +663,10 @@ def settlement_data(settlement: Settlement) -> dict[str, Any]:
         "payout_entry": settlement.payout_entry_id,
         "payout_reference": settlement.payout_reference or None,
         "failure_reason": settlement.failure_reason or None,
-        "created": _rfc3339(settlement.created),
-        "paid_at": _rfc3339(settlement.paid_at),
-        "failed_at": _rfc3339(settlement.failed_at),
+        "created": timestamp(settlement.created),
+        "paid_at": timestamp(settlement.paid_at),
+        "failed_at": timestamp(settlement.failed_at),
     }
-
-
-def _rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _publish(settlement: Settlement, event_type: str) -> None:

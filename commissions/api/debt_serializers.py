@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from rest_framework import serializers
 
 from commissions.api.report_serializers import PeriodQuerySerializer
-from commissions.api.serializers import AmountField
 from commissions.choices import AdjustmentKind, EntryKind
 from commissions.models import Adjustment
+from livecommerce.wire import SignedAmountField
 
 # A moment before 1970 or past 9999 means nothing to a ledger (and would not render).
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,7 +47,7 @@ class AdjustmentSerializer(serializers.ModelSerializer):
     """An adjustment as recorded; never edited."""
 
     partner = serializers.CharField(source="partner_id")
-    amount = AmountField()
+    amount = SignedAmountField()
     kind = serializers.ChoiceField(choices=AdjustmentKind.choices)
     ledger_entry = serializers.CharField(source="entry_id")
 
@@ -82,8 +82,8 @@ class StatementLineSerializer(serializers.Serializer):
         allow_null=True, help_text="The settlement paid out (or failed), for payout lines"
     )
     description = serializers.CharField()
-    amount = AmountField(help_text="Signed: what the entry added to the balance")
-    balance = AmountField(help_text="The balance after this line")
+    amount = SignedAmountField(help_text="Signed: what the entry added to the balance")
+    balance = SignedAmountField(help_text="The balance after this line")
 
 
 class StatementSerializer(serializers.Serializer):
@@ -93,6 +93,6 @@ class StatementSerializer(serializers.Serializer):
     currency = serializers.CharField()
     date_from = serializers.DateField()
     date_to = serializers.DateField()
-    opening = AmountField(help_text="The balance at the start of date_from (UTC)")
+    opening = SignedAmountField(help_text="The balance at the start of date_from (UTC)")
     lines = StatementLineSerializer(many=True)
-    closing = AmountField(help_text="The balance at the end of date_to (UTC)")
+    closing = SignedAmountField(help_text="The balance at the end of date_to (UTC)")

@@ -1,7 +1,5 @@
 """Debts: finance's adjustments and payees' statements (JSON, or CSV with ``?format=csv``)."""
 
-from datetime import UTC
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -27,6 +25,7 @@ from livecommerce import money
 from livecommerce.api import check_currency, parse_amount, validated_input
 from livecommerce.errors import AppValidationError
 from livecommerce.schema import error_responses
+from livecommerce.wire import timestamp
 from partners.choices import PartnerKind, StaffRole
 from partners.models import Partner
 from partners.permissions import allow
@@ -183,10 +182,6 @@ STATEMENT_CSV_COLUMNS = (
 )
 
 
-def _rfc3339(value) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def statement_csv_rows(statement: debts.Statement):
     """The statement as CSV rows: a header, the opening, every line, the closing."""
 
@@ -195,11 +190,12 @@ def statement_csv_rows(statement: debts.Statement):
 
     yield STATEMENT_CSV_COLUMNS
     start = debts.day_start(statement.date_from)
-    yield ("", _rfc3339(start), "opening", "", "", "Opening balance", "", amount(statement.opening))
+    opening = amount(statement.opening)
+    yield ("", timestamp(start), "opening", "", "", "Opening balance", "", opening)
     for line in statement.lines:
         yield (
             line["entry"],
-            _rfc3339(line["created"]),
+            timestamp(line["created"]),
             line["kind"],
             line["order"] or "",
             line["settlement"] or "",

@@ -3,12 +3,11 @@
 import re
 from datetime import date
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from commissions.reports import DEFAULT_GROUP_BY, FIGURES, GROUP_BY_CHOICES
 from livecommerce import money
+from livecommerce.wire import SignedAmountField
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -62,24 +61,20 @@ class CommissionReportQuerySerializer(PeriodQuerySerializer):
     )
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class AmountField(serializers.Field):
-    """Minor units out as the currency's decimal string; the currency comes from the context."""
-
-    def to_representation(self, value: int) -> str:
-        return money.to_decimal_string(value, self.context["currency"])
-
-
 class FiguresSerializer(serializers.Serializer):
     """The report's figures, read from a ``commissions.reports.Figures`` (see docs/reports.md)."""
 
     orders = serializers.IntegerField(help_text="Orders paid in the period")
-    gross_merchandise_value = AmountField(help_text="Merchandise paid by buyers (sale entries)")
-    platform_commission = AmountField(help_text="Platform commission, net of refunds")
-    creator_commission = AmountField(help_text="Creator commission, net of refunds")
-    fulfillment_fees = AmountField(help_text="Fulfillment fees (rate and fixed), net of refunds")
-    refunds = AmountField(help_text="Merchandise refunded to buyers (refund entries)")
-    net_to_brands = AmountField(help_text="The brands' net, after refunds")
+    gross_merchandise_value = SignedAmountField(
+        help_text="Merchandise paid by buyers (sale entries)"
+    )
+    platform_commission = SignedAmountField(help_text="Platform commission, net of refunds")
+    creator_commission = SignedAmountField(help_text="Creator commission, net of refunds")
+    fulfillment_fees = SignedAmountField(
+        help_text="Fulfillment fees (rate and fixed), net of refunds"
+    )
+    refunds = SignedAmountField(help_text="Merchandise refunded to buyers (refund entries)")
+    net_to_brands = SignedAmountField(help_text="The brands' net, after refunds")
 
 
 class ReportRowSerializer(FiguresSerializer):
@@ -135,8 +130,8 @@ class DifferenceSerializer(serializers.Serializer):
     object = serializers.CharField(
         source="object_id", help_text="The order, entry or settlement (payee_owes: the partner)"
     )
-    expected = AmountField(allow_null=True, help_text="What the orders/settlements say")
-    actual = AmountField(allow_null=True, help_text="What the ledger says")
+    expected = SignedAmountField(allow_null=True, help_text="What the orders/settlements say")
+    actual = SignedAmountField(allow_null=True, help_text="What the ledger says")
     detail = serializers.CharField()
 
 

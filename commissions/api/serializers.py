@@ -7,37 +7,16 @@ places on the wire (``livecommerce.money`` converts).
 from datetime import UTC, datetime
 
 from django.core.validators import MinValueValidator
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from commissions.choices import EntryKind
 from commissions.models import CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.money import to_decimal_string
+from livecommerce.wire import SignedAmountField
 
 BPS = {"min_value": 0, "max_value": 10_000}
 # A plan before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class AmountField(serializers.Field):
-    """Minor units out as a decimal string in the object's ``currency`` (or the context's)."""
-
-    def __init__(self, **kwargs):
-        kwargs["read_only"] = True
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance):
-        value = super().get_attribute(instance)
-        currency = self.context.get("currency")
-        if currency is None:
-            currency = instance["currency"] if isinstance(instance, dict) else instance.currency
-        return value, currency
-
-    def to_representation(self, value):
-        amount, currency = value
-        return to_decimal_string(amount, currency)
 
 
 # --- Commission plans ----------------------------------------------------------------------------
@@ -126,37 +105,37 @@ class BreakdownLineSerializer(serializers.Serializer):
     line = serializers.CharField()
     sku = serializers.CharField()
     quantity = serializers.IntegerField()
-    paid = AmountField()
-    platform_commission = AmountField(allow_null=True)
-    creator_commission = AmountField()
-    fulfillment_fee = AmountField(
+    paid = SignedAmountField()
+    platform_commission = SignedAmountField(allow_null=True)
+    creator_commission = SignedAmountField()
+    fulfillment_fee = SignedAmountField(
         allow_null=True, help_text="The fulfillment rate's share plus the fixed fee's"
     )
-    brand_net = AmountField(allow_null=True)
-    refunded = AmountField(help_text="What refunds have taken back of this line so far")
+    brand_net = SignedAmountField(allow_null=True)
+    refunded = SignedAmountField(help_text="What refunds have taken back of this line so far")
     rates = RatesSerializer()
 
 
 class BreakdownTotalsSerializer(serializers.Serializer):
     """Each share net of every reversal; the six shares add up to ``paid - refunded``."""
 
-    paid = AmountField()
-    refunded = AmountField()
-    platform_commission = AmountField(allow_null=True)
-    creator_commission = AmountField()
-    fulfillment_fees = AmountField(allow_null=True)
-    shipping = AmountField()
-    tax = AmountField()
-    brand_net = AmountField(allow_null=True)
+    paid = SignedAmountField()
+    refunded = SignedAmountField()
+    platform_commission = SignedAmountField(allow_null=True)
+    creator_commission = SignedAmountField()
+    fulfillment_fees = SignedAmountField(allow_null=True)
+    shipping = SignedAmountField()
+    tax = SignedAmountField()
+    brand_net = SignedAmountField(allow_null=True)
 
 
 class RefundLineReversalSerializer(serializers.Serializer):
     line = serializers.CharField()
-    amount = AmountField()
-    platform_commission = AmountField(allow_null=True)
-    creator_commission = AmountField()
-    fulfillment_fee = AmountField(allow_null=True)
-    brand_net = AmountField(allow_null=True)
+    amount = SignedAmountField()
+    platform_commission = SignedAmountField(allow_null=True)
+    creator_commission = SignedAmountField()
+    fulfillment_fee = SignedAmountField(allow_null=True)
+    brand_net = SignedAmountField(allow_null=True)
 
 
 class RefundReversalSerializer(serializers.Serializer):
@@ -165,20 +144,20 @@ class RefundReversalSerializer(serializers.Serializer):
     refund = serializers.CharField(allow_null=True)
     entry = serializers.CharField(help_text="The ledger entry that posted the reversal")
     created = serializers.DateTimeField()
-    amount = AmountField()
-    platform_commission = AmountField(allow_null=True)
-    creator_commission = AmountField()
-    fulfillment_fees = AmountField(allow_null=True)
-    shipping = AmountField()
-    tax = AmountField()
-    brand_net = AmountField(allow_null=True)
+    amount = SignedAmountField()
+    platform_commission = SignedAmountField(allow_null=True)
+    creator_commission = SignedAmountField()
+    fulfillment_fees = SignedAmountField(allow_null=True)
+    shipping = SignedAmountField()
+    tax = SignedAmountField()
+    brand_net = SignedAmountField(allow_null=True)
     lines = RefundLineReversalSerializer(many=True)
 
 
 class AppliedPlanSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
-    fulfillment_fee_fixed = AmountField(
+    fulfillment_fee_fixed = SignedAmountField(
         allow_null=True, help_text="Per order, as applied at payment"
     )
 
@@ -201,8 +180,8 @@ class OrderBreakdownSerializer(serializers.Serializer):
 class LedgerLineSerializer(serializers.ModelSerializer):
     account = serializers.CharField(source="account_id")
     partner = serializers.CharField(source="partner_id", allow_null=True)
-    debit = AmountField()
-    credit = AmountField()
+    debit = SignedAmountField()
+    credit = SignedAmountField()
 
     class Meta:
         model = LedgerLine
@@ -224,11 +203,11 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
 class BalanceSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    pending = AmountField(help_text="Earned on orders still in their return window")
-    available = AmountField(help_text="Ready to settle")
-    in_payout = AmountField(help_text="In a settlement that is not yet marked paid")
-    paid_out = AmountField(help_text="Paid out so far")
-    owed = AmountField(
+    pending = SignedAmountField(help_text="Earned on orders still in their return window")
+    available = SignedAmountField(help_text="Ready to settle")
+    in_payout = SignedAmountField(help_text="In a settlement that is not yet marked paid")
+    paid_out = SignedAmountField(help_text="Paid out so far")
+    owed = SignedAmountField(
         help_text="What the payee owes the platform: -available while available is negative, "
         "else 0 (refunds after release took back more than was left)"
     )

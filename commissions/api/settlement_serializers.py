@@ -13,6 +13,7 @@ from commissions.settlement_models import (
     SettlementStatus,
 )
 from livecommerce import money
+from livecommerce.wire import SignedAmountField
 
 LINE_FIELDS = (
     "id",
@@ -30,22 +31,6 @@ LINE_FIELDS = (
 """The fields of a settlement line, in the JSON and as the CSV's header row, in this order."""
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class AmountField(serializers.Field):
-    """Minor units on the model, a decimal string in the object's ``currency`` on the wire."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("read_only", True)
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance):
-        return getattr(instance, self.source), instance.currency
-
-    def to_representation(self, value) -> str:
-        minor, currency = value
-        return money.to_decimal_string(minor, currency)
-
-
 class SettlementRunInputSerializer(serializers.Serializer):
     period_end = serializers.DateField(help_text="The last day (UTC) the run settles")
     currency = serializers.CharField(max_length=3, help_text="ISO 4217, upper case")
@@ -56,7 +41,7 @@ class SettlementRunSerializer(serializers.ModelSerializer):
 
     status = serializers.ChoiceField(choices=SettlementRunStatus.choices, read_only=True)
     trigger = serializers.ChoiceField(choices=SettlementRunTrigger.choices, read_only=True)
-    net_payout = AmountField(help_text="What the run's settlements pay out in all")
+    net_payout = SignedAmountField(help_text="What the run's settlements pay out in all")
     error = serializers.SerializerMethodField()
 
     class Meta:
@@ -93,13 +78,13 @@ class SettlementSerializer(serializers.ModelSerializer):
     """
 
     status = serializers.ChoiceField(choices=SettlementStatus.choices, read_only=True)
-    gross = AmountField(help_text="Sales (a brand's merchandise) or earnings, in the period")
-    platform_commission = AmountField(help_text="Taken off a brand's sales by the platform")
-    creator_commission = AmountField(help_text="Taken off a brand's sales for the creator")
-    fulfillment_fees = AmountField(help_text="Taken off a brand's sales for fulfillment")
-    refunds = AmountField(help_text="What refunds took back")
-    adjustments = AmountField(help_text="Failed payouts returned, ledger adjustments")
-    net_payout = AmountField(help_text="What is paid to the payee")
+    gross = SignedAmountField(help_text="Sales (a brand's merchandise) or earnings, in the period")
+    platform_commission = SignedAmountField(help_text="Taken off a brand's sales by the platform")
+    creator_commission = SignedAmountField(help_text="Taken off a brand's sales for the creator")
+    fulfillment_fees = SignedAmountField(help_text="Taken off a brand's sales for fulfillment")
+    refunds = SignedAmountField(help_text="What refunds took back")
+    adjustments = SignedAmountField(help_text="Failed payouts returned, ledger adjustments")
+    net_payout = SignedAmountField(help_text="What is paid to the payee")
     ledger_entry = serializers.CharField(source="entry_id", read_only=True)
     payout_entry = serializers.CharField(source="payout_entry_id", read_only=True, allow_null=True)
     payout_reference = serializers.SerializerMethodField()
@@ -146,8 +131,8 @@ class SettlementLineSerializer(serializers.ModelSerializer):
     order = serializers.CharField(source="order_id", read_only=True, allow_null=True)
     order_line = serializers.CharField(source="order_line_id", read_only=True, allow_null=True)
     share = serializers.SerializerMethodField()
-    debit = AmountField()
-    credit = AmountField()
+    debit = SignedAmountField()
+    credit = SignedAmountField()
     amount = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,7 +1,6 @@
 """Settlements: runs (finance), settlements and their lines (finance; a payee its own), payouts."""
 
 from collections.abc import Iterator
-from datetime import UTC
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -31,6 +30,7 @@ from livecommerce.api import validated_input
 from livecommerce.csv_export import csv_response
 from livecommerce.pagination import CursorPagination
 from livecommerce.schema import error_responses
+from livecommerce.wire import timestamp
 from partners.choices import PartnerKind, StaffRole
 from partners.permissions import ActionPermissionsMixin, allow
 
@@ -127,7 +127,7 @@ def _csv_rows(queryset) -> Iterator[list]:
                 share,
                 order or "",
                 order_line or "",
-                created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                timestamp(created),
                 cur,
                 money.to_decimal_string(debit, cur),
                 money.to_decimal_string(credit, cur),

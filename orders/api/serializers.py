@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from livecommerce.json_input import FreeFormJSONField
 from livecommerce.money import to_decimal_string
+from livecommerce.wire import AMOUNT_SCHEMA, AmountField
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import (
     MAX_HOLD_SECONDS,
@@ -27,39 +28,10 @@ from orders.models import (
 )
 from partners.least_data import view_for
 
-AMOUNT_SCHEMA = {
-    "type": "string",
-    "pattern": r"^[0-9]+(\.[0-9]+)?$",
-    "description": "Decimal string with the currency's number of decimal places.",
-    "example": "19.99",
-}
 MAX_QUANTITY = 10_000
 MAX_INVENTORY = 2_147_483_647  # PostgreSQL integer
 # A show before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@extend_schema_field(AMOUNT_SCHEMA)
-class AmountField(serializers.Field):
-    """Output: an integer of minor units shown in its currency, e.g. ``1999`` USD -> ``"19.99"``.
-
-    ``currency_path`` names where the currency lives, relative to the object being shown.
-    """
-
-    def __init__(self, *, currency_path: str = "currency", **kwargs):
-        kwargs["read_only"] = True
-        super().__init__(**kwargs)
-        self.currency_path = currency_path.split(".")
-
-    def get_attribute(self, instance):
-        currency = instance
-        for name in self.currency_path:
-            currency = getattr(currency, name)
-        return super().get_attribute(instance), currency
-
-    def to_representation(self, value):
-        minor, currency = value
-        return to_decimal_string(minor, currency)
 
 
 @extend_schema_field(AMOUNT_SCHEMA)

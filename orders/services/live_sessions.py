@@ -6,11 +6,11 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
+from livecommerce.wire import timestamp
 from orders.models import LiveSession, Product
 from orders.services.stock import feed_append
 from orders.status import live_session_move
@@ -195,7 +195,7 @@ def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> 
                 (
                     session.pk,
                     "live_session.ended",
-                    {"live_session": session.pk, "ended_at": _iso(session.ended_at)},
+                    {"live_session": session.pk, "ended_at": timestamp(session.ended_at)},
                 )
             ]
         )
@@ -226,7 +226,3 @@ def live_session_start(*, session: LiveSession, actor: Partner) -> LiveSession:
 def live_session_end(*, session: LiveSession, actor: Partner) -> LiveSession:
     """End the show (live -> ended). Orders may still name it afterwards (replays sell too)."""
     return _live_session_move(session, action="end", actor=actor)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return serializers.DateTimeField().to_representation(moment) if moment else None

@@ -15,12 +15,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework import serializers
 
 from commissions import services as commission_services
 from livecommerce import money
 from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
+from livecommerce.wire import timestamp
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveSession, Order, OrderEvent, OrderLine, Product
 from orders.payloads import order_payload
@@ -477,9 +477,7 @@ def _expire(orders: Sequence[Order]) -> None:
                 from_status=OrderStatus.PENDING_PAYMENT,
                 to_status=move.target,
                 actor=SYSTEM_ACTOR,
-                data={
-                    "expires_at": serializers.DateTimeField().to_representation(order.expires_at)
-                },
+                data={"expires_at": timestamp(order.expires_at)},
             )
             for order in orders
         ]
