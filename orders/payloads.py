@@ -1,26 +1,22 @@
-"""An order's representation, built once per request from the rows the service already holds.
+"""The representations of orders and live shows, built from the rows a service already holds.
 
-The same dict is the ``data`` of the order's partner events and the body of the API's answer
-(``OrderSerializer`` documents it and serialises lists and reads; a test keeps the two equal),
-so a create or a pay neither re-reads the order and its lines nor serialises them twice.
+The same dict is the ``data`` of the partner events and the body of the API's answer, so the
+services never import the API layer. An order's: ``OrderSerializer`` documents it and serialises
+lists and reads (a test keeps the two equal), so a create or a pay neither re-reads the order and
+its lines nor serialises them twice. A live show's: ``LiveSessionSerializer`` answers with
+``live_session_payload`` itself.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import models
-from rest_framework import serializers
 
 from livecommerce.money import to_decimal_string
-from orders.models import Order, OrderLine
-
-_datetime = serializers.DateTimeField()
+from livecommerce.wire import timestamp
+from orders.models import LiveSession, Order, OrderLine
 
 # The order's times (created, updated, paid_at ... expires_at), in the model's field order.
 _TIMES = tuple(f.name for f in Order._meta.concrete_fields if isinstance(f, models.DateTimeField))
-
-
-def _time(value):
-    return None if value is None else _datetime.to_representation(value)
 
 
 def order_line_payload(line: OrderLine, currency: str) -> dict:
@@ -65,9 +61,40 @@ def order_payload(order: Order, lines: Sequence[OrderLine]) -> dict:
         "tracking_number": order.tracking_number,
     }
     for name in _TIMES:
-        payload[name] = _time(getattr(order, name))
+        payload[name] = timestamp(getattr(order, name))
     payload["lines"] = [
         order_line_payload(line, currency)
         for line in sorted(lines, key=lambda line: (line.position, line.pk))
     ]
     return payload
+
+
+def live_prices_payload(live_prices: Mapping | None) -> dict[str, str]:
+    """A show's live prices: product id -> decimal string in the product's currency."""
+    return {
+        product_id: to_decimal_string(price["amount"], price["currency"])
+        for product_id, price in sorted((live_prices or {}).items())
+    }
+
+
+def live_session_payload(session: LiveSession) -> dict:
+    """A live show as the API shows it and its ``live_session.*`` events carry it.
+
+    ``session.products`` and ``session.host_apps`` are read through ``.all()``: prefetch them.
+    """
+    return {
+        "id": session.pk,
+        "producer": session.producer_id,
+        "creator": session.creator_id,
+        "title": session.title,
+        "scheduled_start": timestamp(session.scheduled_start),
+        "status": str(session.status),
+        "products": sorted(p.pk for p in session.products.all()),
+        "host_apps": sorted(p.pk for p in session.host_apps.all()),
+        "started_at": timestamp(session.started_at),
+        "ended_at": timestamp(session.ended_at),
+        "hold_seconds": session.hold_seconds,
+        "live_prices": live_prices_payload(session.live_prices),
+        "created": timestamp(session.created),
+        "updated": timestamp(session.updated),
+    }

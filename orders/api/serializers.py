@@ -12,7 +12,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from livecommerce.json_input import FreeFormJSONField
-from livecommerce.money import to_decimal_string
 from livecommerce.wire import AMOUNT_SCHEMA, AmountField
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import (
@@ -26,6 +25,7 @@ from orders.models import (
     Refund,
     RefundLine,
 )
+from orders.payloads import live_prices_payload, live_session_payload
 from partners.least_data import view_for
 
 MAX_QUANTITY = 10_000
@@ -152,10 +152,7 @@ class LivePricesField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return {
-            product_id: to_decimal_string(price["amount"], price["currency"])
-            for product_id, price in sorted((value or {}).items())
-        }
+        return live_prices_payload(value)
 
 
 @extend_schema_field(LIVE_PRICES_SCHEMA)
@@ -209,6 +206,10 @@ class LiveSessionSerializer(serializers.ModelSerializer):
 
     def get_host_apps(self, obj: LiveSession) -> list[str]:
         return sorted(p.pk for p in obj.host_apps.all())
+
+    def to_representation(self, instance: LiveSession) -> dict:
+        # The fields above document the shape; the one builder makes it (events carry it too).
+        return live_session_payload(instance)
 
 
 class LiveSessionCreateSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from livecommerce.wire import timestamp
 from orders.models import LiveSession, Product
+from orders.payloads import live_session_payload
 from orders.services.stock import feed_append
 from orders.status import live_session_move
 from partners.choices import BrandAccess, PartnerKind
@@ -185,8 +186,6 @@ def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> 
     setattr(session, stamp, timezone.now())
     session.save(update_fields=["status", stamp, "updated"])
 
-    from orders.api.serializers import LiveSessionSerializer  # the API shape is the payload
-
     session = LiveSession.objects.prefetch_related("products", "host_apps").get(pk=session.pk)
     if action == "end":
         # The show's feed tells its viewers' apps, then closes (the row lock is held).
@@ -205,7 +204,7 @@ def _live_session_move(session: LiveSession, *, action: str, actor: Partner) -> 
     event_publish(
         type=f"live_session.{'started' if action == 'start' else 'ended'}",
         object_id=session.pk,
-        data=LiveSessionSerializer(session).data,
+        data=live_session_payload(session),
         partner_ids=[
             session.producer_id,
             session.creator_id,

@@ -148,6 +148,9 @@ def test_start_and_end_follow_the_table_and_tell_everyone(
         fulfillment.pk,
     }
     assert events[1].data["status"] == "ended"
+    # one representation: each event carries what the API answered for that move
+    assert events[0].data == started.json()
+    assert events[1].data == ended.json()
 
 
 def test_only_the_producer_starts_its_show(fulfillment_client, host_client, host_app, product):
