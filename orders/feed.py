@@ -36,21 +36,23 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.db.models import Count, F, Sum
 from django.utils import timezone
-from rest_framework import serializers
 
 from livecommerce.money import to_decimal_string
+from livecommerce.wire import timestamp
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveFeedMessage, LiveSession, OrderLine, Product
+from partners.authentication import Caller
 from partners.choices import PartnerKind
+from partners.models import APIKey
 
 STATS = "stats"
 ENDED = "live_session.ended"
 logger = logging.getLogger(__name__)
 QUEUE_LIMIT = 1000  # a client this far behind is dropped; it resumes by Last-Event-ID
-_time_field = serializers.DateTimeField()
 
 # Under ASGI every database read of the feeds (authorising a client, its backlog, the hubs'
 # polls) runs on these few threads, so a process holds LIVE_FEED_DB_THREADS database
@@ -113,9 +115,6 @@ def caller_may_still_read(api_key_id: str, session_id: str) -> bool:
     """Whether the key that opened a feed may still read it: the key neither revoked nor
     expired, its partner active, the session still visible to it (a host app taken off the
     show is cut off). A feed re-checks this every ``LIVE_FEED_RECHECK_SECONDS``."""
-    from partners.authentication import Caller
-    from partners.models import APIKey
-
     api_key = APIKey.objects.get_usable_keys().filter(pk=api_key_id).first()
     if api_key is None or api_key.has_expired:
         return False
@@ -211,7 +210,7 @@ def stats_data(session_id: str, status: str, stats: dict) -> str:
         "live_session": session_id,
         "status": status,
         **stats,
-        "at": _time_field.to_representation(timezone.now()),
+        "at": timestamp(timezone.now()),
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -448,6 +447,4 @@ def _read(session_id: str, after: int) -> Snapshot | None:
 
 
 def is_asgi(request) -> bool:
-    from django.core.handlers.asgi import ASGIRequest
-
     return isinstance(request, ASGIRequest)
