@@ -19,7 +19,6 @@ query is printed for one grouping of each period. Not part of the test suite.
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,67 +28,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = os.environ.get("BENCH_DB", "lc_bench_reports")
-DB_HOST = "postgres://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(ROOT))
+from bench import common, dataset  # noqa: E402
+from bench.dataset import DB_HOST  # noqa: E402
+
 os.environ["DATABASE_URL"] = f"{DB_HOST}/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livecommerce.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-sys.path.insert(0, str(ROOT))
 
-import django  # noqa: E402
-import psycopg  # noqa: E402
 
 TARGET_LINES = 1_000_000
 ORDERS = 62_000  # ~16.1 lines per order on average (see the module docstring)
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
 MONTH = (date(2025, 6, 1), date(2025, 6, 30))
 CURRENCY = "USD"
-
-
-def create_database(fresh: bool) -> bool:
-    """Create (or with ``fresh`` re-create) the bench database; True when it was created."""
-    with psycopg.connect(f"{DB_HOST}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and not fresh:
-            return False
-        if exists:
-            conn.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return True
-
-
-def _defaults_for(cursor, table: str, given: list[str]) -> tuple[list[str], list[str]]:
-    """NOT NULL columns without a default that ``given`` leaves out, with a neutral value each,
-    so the generator keeps working when other engineers add columns."""
-    cursor.execute(
-        """SELECT column_name, data_type FROM information_schema.columns
-            WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL""",
-        [table],
-    )
-    neutral = {
-        "character varying": "''",
-        "text": "''",
-        "bigint": "0",
-        "integer": "0",
-        "smallint": "0",
-        "boolean": "false",
-        "timestamp with time zone": "now()",
-        "date": "current_date",
-        "jsonb": "'{}'::jsonb",
-    }
-    columns, values = [], []
-    for name, data_type in cursor.fetchall():
-        if name not in given:
-            columns.append(name)
-            values.append(neutral[data_type])
-    return columns, values
-
-
-def _insert(cursor, table: str, select_sql: str, columns: list[str]) -> None:
-    """``INSERT INTO table (columns, the neutral others) SELECT ... FROM (select_sql) s``."""
-    extra_columns, extra_values = _defaults_for(cursor, table, columns)
-    column_list = ", ".join([*columns, *extra_columns])
-    value_list = ", ".join([*(f"s.{c}" for c in columns), *extra_values])
-    cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {value_list} FROM ({select_sql}) s")
 
 
 GENERATE_ORDERS = """
@@ -185,7 +137,7 @@ def generate() -> int:
         cursor.execute("SET session_replication_role = replica")
         # No parameters: the SQL uses % (modulo), which a parameterised query would parse.
         cursor.execute(GENERATE_ORDERS.replace("%(orders)s", str(int(ORDERS))))
-        _insert(
+        dataset.insert_select(
             cursor,
             "partners_partner",
             """SELECT 'prt_bh' || lpad(g::text, 6, '0') AS id, 'host_app' AS kind,
@@ -201,7 +153,7 @@ def generate() -> int:
                       'Creator ' || g, '', NULL, 'active' FROM generate_series(0, 499) g""",
             ["id", "kind", "name", "brand_access", "fulfillment_partner_id", "status"],
         )
-        _insert(
+        dataset.insert_select(
             cursor,
             "orders_livesession",
             """SELECT 'lvs_bs' || lpad(g::text, 6, '0') AS id, 'Live show ' || g AS title,
@@ -211,7 +163,7 @@ def generate() -> int:
                  FROM generate_series(0, 1999) g""",
             ["id", "title", "creator_id", "producer_id", "status"],
         )
-        _insert(
+        dataset.insert_select(
             cursor,
             "orders_order",
             """SELECT id, CASE WHEN refunded THEN 'refunded' ELSE 'completed' END AS status,
@@ -245,42 +197,10 @@ def generate() -> int:
             ],
         )
         cursor.execute(GENERATE_LINES)
-        _insert(
-            cursor,
-            "commissions_ledgeraccount",
-            """SELECT DISTINCT account_id AS id, purpose, partner_id, currency
-                 FROM commissions_ledgerline""",
-            ["id", "purpose", "partner_id", "currency"],
-        )
-        _insert(
-            cursor,
-            "commissions_ledgerentry",
-            """SELECT DISTINCT ON (entry_id) entry_id AS id, kind, order_id, currency, created,
-                      entry_id AS idempotency_key
-                 FROM commissions_ledgerline ORDER BY entry_id""",
-            ["id", "kind", "order_id", "currency", "created", "idempotency_key"],
-        )
-        cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("SELECT count(*) FROM commissions_ledgerline")
-        (lines,) = cursor.fetchone()
-    # VACUUM outside a transaction: sets the visibility map, so index-only scans stay index-only.
-    with psycopg.connect(f"{DB_HOST}/{DB_NAME}", autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
+        lines = dataset.accounts_and_entries_from_lines(cursor)
+    dataset.vacuum(DB_NAME)
     print(f"generated {lines:,} ledger lines in {time.perf_counter() - started:.1f} s")
     return lines
-
-
-def _check_consistency() -> None:
-    """The generated ledger balances per entry (the triggers were off while loading)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT count(*) FROM (SELECT entry_id FROM commissions_ledgerline
-                GROUP BY entry_id HAVING sum(debit) <> sum(credit)) bad"""
-        )
-        (unbalanced,) = cursor.fetchone()
-    assert unbalanced == 0, f"{unbalanced} unbalanced entries generated"
 
 
 # The same report, written by hand: one GROUP BY with conditional aggregation.
@@ -430,12 +350,8 @@ def ledger_stats() -> dict:
 
 
 def write_docs(results: list[dict], stats: dict, plans: dict[str, str], runs: int) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     lines = [
-        "## Reports",
-        "",
         f"`bench/bench_reports.py` on {date.today().isoformat()}: PostgreSQL 15 on 127.0.0.1, "
         f"{cpu} CPUs, default settings. {stats['lines']:,} ledger lines "
         f"({stats['in_currency']:,} in {CURRENCY}) for {stats['orders']:,} orders over 2025; "
@@ -479,14 +395,7 @@ def write_docs(results: list[dict], stats: dict, plans: dict[str, str], runs: in
     lines += ["", "Query plans (`EXPLAIN (ANALYZE, BUFFERS)` of the selector's query):", ""]
     for label, plan in plans.items():
         lines += [f"{label}:", "", "```", plan, "```", ""]
-    section = "\n".join(lines).rstrip() + "\n"
-    pattern = re.compile(r"^## Reports\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote {path}")
+    common.write_section("Reports", "\n".join(lines))
 
 
 def main() -> None:
@@ -496,21 +405,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
-    created = create_database(args.fresh)
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM commissions_ledgerline")
-        (existing,) = cursor.fetchone()
-    if created or existing < TARGET_LINES * 9 // 10:
-        if existing:
-            raise SystemExit(f"{DB_NAME} holds {existing} lines: run with --fresh")
-        generate()
-    _check_consistency()
+    dataset.prepare(DB_NAME, fresh=args.fresh, target_lines=TARGET_LINES, generate=generate)
     stats = ledger_stats()
     print(f"{stats}")
     plans = {

@@ -39,12 +39,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = os.environ.get("BENCH_DB", "lc_bench")
-DB_HOST = "postgres://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(ROOT))
+from bench import common, dataset  # noqa: E402
+from bench.dataset import DB_HOST  # noqa: E402
+
 os.environ["DATABASE_URL"] = f"{DB_HOST}/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livecommerce.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.pop("CELERY_BROKER_URL", None)  # nothing is queued: the run is executed here
-sys.path.insert(0, str(ROOT))
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
@@ -54,53 +56,6 @@ ORDERS = 61_700
 BRANDS, FULFILLERS, CREATORS = 600, 50, 350
 PERIOD_END = date(2025, 12, 31)
 CURRENCY = "USD"
-
-
-def create_database(fresh: bool) -> bool:
-    """Create (or with ``fresh`` re-create) the bench database; True when it was created."""
-    with psycopg.connect(f"{DB_HOST}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and not fresh:
-            return False
-        if exists:
-            conn.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return True
-
-
-def _defaults_for(cursor, table: str, given: list[str]) -> tuple[list[str], list[str]]:
-    """NOT NULL columns without a default that ``given`` leaves out, with a neutral value each,
-    so the generator keeps working when other engineers add columns."""
-    cursor.execute(
-        """SELECT column_name, data_type FROM information_schema.columns
-            WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL""",
-        [table],
-    )
-    neutral = {
-        "character varying": "''",
-        "text": "''",
-        "bigint": "0",
-        "integer": "0",
-        "smallint": "0",
-        "boolean": "false",
-        "timestamp with time zone": "now()",
-        "date": "current_date",
-        "jsonb": "'{}'::jsonb",
-    }
-    columns, values = [], []
-    for name, data_type in cursor.fetchall():
-        if name not in given:
-            columns.append(name)
-            values.append(neutral[data_type])
-    return columns, values
-
-
-def _insert(cursor, table: str, select_sql: str, columns: list[str]) -> None:
-    """``INSERT INTO table (columns, the neutral others) SELECT ... FROM (select_sql) s``."""
-    extra_columns, extra_values = _defaults_for(cursor, table, columns)
-    column_list = ", ".join([*columns, *extra_columns])
-    value_list = ", ".join([*(f"s.{c}" for c in columns), *extra_values])
-    cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {value_list} FROM ({select_sql}) s")
 
 
 GENERATE_ORDERS = f"""
@@ -203,7 +158,7 @@ def generate() -> int:
         # key checks). Every row written here is balanced and every reference exists.
         cursor.execute("SET session_replication_role = replica")
         cursor.execute(GENERATE_ORDERS)
-        _insert(
+        dataset.insert_select(
             cursor,
             "partners_partner",
             f"""SELECT 'prt_bh' || lpad(g::text, 6, '0') AS id, 'host_app' AS kind,
@@ -230,7 +185,7 @@ def generate() -> int:
                 "payout_schedule",
             ],
         )
-        _insert(
+        dataset.insert_select(
             cursor,
             "orders_product",
             f"""SELECT 'prd_bench' || lpad(g::text, 6, '0') AS id,
@@ -239,7 +194,7 @@ def generate() -> int:
                  FROM generate_series(0, {BRANDS - 1}) g""",
             ["id", "brand_id", "sku", "title", "price", "currency"],
         )
-        _insert(
+        dataset.insert_select(
             cursor,
             "orders_order",
             """SELECT id, 'completed' AS status, 'USD' AS currency, host_app_id, brand_id,
@@ -266,7 +221,7 @@ def generate() -> int:
                 "paid_at",
             ],
         )
-        _insert(
+        dataset.insert_select(
             cursor,
             "orders_orderline",
             """SELECT line_id AS id, id AS order_id, product_id, 'SKU' AS sku,
@@ -292,41 +247,10 @@ def generate() -> int:
             ],
         )
         cursor.execute(GENERATE_LINES)
-        _insert(
-            cursor,
-            "commissions_ledgeraccount",
-            """SELECT DISTINCT account_id AS id, purpose, partner_id, currency
-                 FROM commissions_ledgerline""",
-            ["id", "purpose", "partner_id", "currency"],
-        )
-        _insert(
-            cursor,
-            "commissions_ledgerentry",
-            """SELECT DISTINCT ON (entry_id) entry_id AS id, kind, order_id, currency, created,
-                      entry_id AS idempotency_key
-                 FROM commissions_ledgerline ORDER BY entry_id""",
-            ["id", "kind", "order_id", "currency", "created", "idempotency_key"],
-        )
-        cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("SELECT count(*) FROM commissions_ledgerline")
-        (lines,) = cursor.fetchone()
-    with psycopg.connect(f"{DB_HOST}/{DB_NAME}", autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
+        lines = dataset.accounts_and_entries_from_lines(cursor)
+    dataset.vacuum(DB_NAME)
     print(f"generated {lines:,} ledger lines in {time.perf_counter() - started:.1f} s")
     return lines
-
-
-def _check_consistency() -> None:
-    """The generated ledger balances per entry (the triggers were off while loading)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT count(*) FROM (SELECT entry_id FROM commissions_ledgerline
-                GROUP BY entry_id HAVING sum(debit) <> sum(credit)) bad"""
-        )
-        (unbalanced,) = cursor.fetchone()
-    assert unbalanced == 0, f"{unbalanced} unbalanced entries generated"
 
 
 def reset() -> None:
@@ -627,15 +551,11 @@ def measure(runs: int) -> dict:
 
 
 def write_docs(result: dict, stats: dict, runs: int) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()[0]
     ratio = result["service_s"] / result["hand_s"]
     ratios = sorted(s / h for s, h in zip(result["service_all"], result["hand_all"], strict=True))
     lines = [
-        "## Settlement",
-        "",
         f"`bench/bench_settlement.py` on {date.today().isoformat()}: PostgreSQL 15 on "
         f"127.0.0.1 (default settings: 128 MB shared buffers), {cpu} CPUs shared with other "
         f"work (load average {load:.1f} at the end). {stats['lines']:,} ledger lines for "
@@ -674,14 +594,7 @@ def write_docs(result: dict, stats: dict, runs: int) -> None:
         "per-account ranges the service keeps (a first run like this one covers each "
         "payee's whole history; a daily run reads about a day of lines).",
     ]
-    section = "\n".join(lines).rstrip() + "\n"
-    pattern = re.compile(r"^## Settlement\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote {path}")
+    common.write_section("Settlement", "\n".join(lines))
 
 
 def main() -> None:
@@ -696,21 +609,7 @@ def main() -> None:
         django.setup()
         child_run()
         return
-    created = create_database(args.fresh)
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM commissions_ledgerline")
-        (existing,) = cursor.fetchone()
-    if created or existing < TARGET_LINES * 9 // 10:
-        if existing:
-            raise SystemExit(f"{DB_NAME} holds {existing} lines: run with --fresh")
-        generate()
-    _check_consistency()
+    dataset.prepare(DB_NAME, fresh=args.fresh, target_lines=TARGET_LINES, generate=generate)
     reset()
     stats = ledger_stats()
     print(stats)

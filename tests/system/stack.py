@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 import requests
+from celery import Celery
 
 from tests.system.proxy import TCPProxy
 
@@ -116,6 +117,28 @@ class RedisClaim:
             if self.client.get(REDIS_CLAIM_KEY) == self.token.encode():
                 self.client.delete(REDIS_CLAIM_KEY)
         self.client.close()
+
+
+class BeatSender:
+    """Sends a periodic task by name to its queue on ``broker_url``, exactly as beat sends it.
+
+    Its Celery app is never made the current one: the test process's shared tasks publish
+    through the current app, and would go to this broker."""
+
+    def __init__(self, broker_url: str) -> None:
+        self.app = Celery(broker=broker_url, set_as_current=False)
+
+    def send(self, name: str, queue: str = "default") -> None:
+        self.app.send_task(name, queue=queue)
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> BeatSender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def redis_server() -> tuple[str, int]:

@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from celery import Celery
 
 from clients.webhooks import WebhookReceiver
 from commissions.models import LedgerEntry
 from orders.models import Order, OrderEvent, OrderLine, Product
 from partners.models import Event
 from tests.system.feeds import FeedReader, SSEParser
-from tests.system.stack import wait_until
+from tests.system.stack import BeatSender, wait_until
 from tests.system.workload import build_marketplace
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -104,12 +103,12 @@ def test_pay_racing_expiry_ends_exactly_one_way_a_hundred_times(live_stack, ops_
     market = build_marketplace(
         live_stack.base_url, ops_key=ops_key, finance_key=finance_key, products=1, inventory=1000
     )
-    sender = Celery(broker=live_stack.broker_url, set_as_current=False)
+    beat = BeatSender(live_stack.broker_url)
     stop = threading.Event()
 
     def expire_often():
         while not stop.wait(0.1):
-            sender.send_task("orders.tasks.expire_orders", queue="default")
+            beat.send("orders.tasks.expire_orders")
 
     expirer = threading.Thread(target=expire_often, daemon=True)
     try:
@@ -157,7 +156,7 @@ def test_pay_racing_expiry_ends_exactly_one_way_a_hundred_times(live_stack, ops_
         stop.set()
         if expirer.is_alive():
             expirer.join(5)
-        sender.close()
+        beat.close()
         market.close()
 
     # then each order ended one way: paid (and nothing expired it) or expired (pay refused)

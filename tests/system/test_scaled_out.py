@@ -18,7 +18,6 @@ from collections import Counter
 
 import pytest
 import requests
-from celery import Celery
 from django.db import connection
 from django.db.models import Count
 from kombu import Connection
@@ -28,7 +27,7 @@ from commissions.models import LedgerEntry
 from commissions.settlement_models import Settlement, SettlementRun
 from partners.webhooks.choices import WebhookDeliveryStatus
 from partners.webhooks.models import WebhookAttempt, WebhookDelivery
-from tests.system.stack import QUEUES, LiveStack
+from tests.system.stack import QUEUES, BeatSender, LiveStack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -169,27 +168,22 @@ def test_two_web_instances_and_two_workers_sell_deliver_and_settle_once(
     scaled_stack, ops_key, finance_key
 ):
     stack, webs, workers, proxy, broker_url = scaled_stack
-    sender = Celery(broker=broker_url, set_as_current=False)
-
-    def close_return_windows():
-        sender.send_task("orders.tasks.close_return_windows", queue="default")
-
     # when the live-shopping scenario, with its settlement run, goes through the one address
     out = io.StringIO()
-    result = run_scenario(
-        stack.base_url,
-        ops_key=ops_key,
-        finance_key=finance_key,
-        viewers=10,
-        threads=4,
-        seed=18,
-        close_return_windows=close_return_windows,
-        completion_timeout=60,
-        fulfil_timeout=90,
-        out=out,
-        progress_out=io.StringIO(),
-    )
-    sender.close()
+    with BeatSender(broker_url) as beat:
+        result = run_scenario(
+            stack.base_url,
+            ops_key=ops_key,
+            finance_key=finance_key,
+            viewers=10,
+            threads=4,
+            seed=18,
+            close_return_windows=lambda: beat.send("orders.tasks.close_return_windows"),
+            completion_timeout=60,
+            fulfil_timeout=90,
+            out=out,
+            progress_out=io.StringIO(),
+        )
 
     # then the scenario's own checks hold (ledger balanced, report = ledger, settlements)
     failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]

@@ -13,7 +13,6 @@ import io
 from collections import defaultdict
 
 import pytest
-from celery import Celery
 from django.db.models import Sum
 
 from clients.simulators.scenario import run_scenario
@@ -21,6 +20,7 @@ from commissions.models import LedgerEntry, LedgerLine
 from orders.models import Order
 from partners.webhooks.choices import WebhookDeliveryStatus
 from partners.webhooks.models import WebhookDelivery
+from tests.system.stack import BeatSender
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -29,28 +29,23 @@ def test_live_shopping_scenario_on_gunicorn_celery_and_beat(live_stack, ops_key,
     # given a worker whose return window is zero days, and beat sweeping webhook deliveries
     live_stack.restart_worker(env={"RETURN_WINDOW_DAYS": "0"})
     live_stack.start_beat()
-    sender = Celery(broker=live_stack.broker_url, set_as_current=False)
-
-    def close_return_windows():
-        # the periodic task, by name and to its queue, exactly as beat sends it
-        sender.send_task("orders.tasks.close_return_windows", queue="default")
-
-    # when the scenario runs over HTTP against gunicorn
+    # when the scenario runs over HTTP against gunicorn (the return windows closed by the
+    # periodic task, sent by name to its queue as beat sends it)
     out = io.StringIO()
-    result = run_scenario(
-        live_stack.base_url,
-        ops_key=ops_key,
-        finance_key=finance_key,
-        viewers=16,
-        threads=4,
-        seed=8,
-        close_return_windows=close_return_windows,
-        completion_timeout=60,
-        fulfil_timeout=120,
-        out=out,
-        progress_out=io.StringIO(),
-    )
-    sender.close()
+    with BeatSender(live_stack.broker_url) as beat:
+        result = run_scenario(
+            live_stack.base_url,
+            ops_key=ops_key,
+            finance_key=finance_key,
+            viewers=16,
+            threads=4,
+            seed=8,
+            close_return_windows=lambda: beat.send("orders.tasks.close_return_windows"),
+            completion_timeout=60,
+            fulfil_timeout=120,
+            out=out,
+            progress_out=io.StringIO(),
+        )
 
     # then every check the finance step makes passed (ledger balanced, report equals the ledger,
     # each payee's settlement equals what it earned)
