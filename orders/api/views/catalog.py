@@ -15,7 +15,7 @@ from livecommerce.api import validated_input
 from livecommerce.errors import AppValidationError
 from livecommerce.schema import error_responses
 from orders import selectors, services
-from orders.api.examples import BRAND, PRODUCT_VALUE
+from orders.api.examples import PRODUCT_VALUE
 from orders.api.serializers import (
     ProductCreateSerializer,
     ProductSerializer,
@@ -109,14 +109,11 @@ class ProductViewSet(
         examples=[
             OpenApiExample(
                 "By a fulfillment partner",
+                # the example product as written: without what the service sets
                 value={
-                    "brand": BRAND,
-                    "sku": "LIP-RED-01",
-                    "title": "Velvet lipstick, red",
-                    "category": "beauty",
-                    "price": "19.99",
-                    "currency": "USD",
-                    "inventory": 120,
+                    field: value
+                    for field, value in PRODUCT_VALUE.items()
+                    if field not in ("id", "created", "updated")
                 },
                 request_only=True,
             ),
