@@ -10,16 +10,8 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created", "action", "object_id", "actor", "api_key"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "api_key", "actor"]
-    readonly_fields = [
-        "id",
-        "created",
-        "api_key",
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "changes",
-    ]
+    # every field: an entry is never edited
+    readonly_fields = [field.name for field in AuditEntry._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

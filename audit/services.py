@@ -1,5 +1,6 @@
 """Writing the audit trail."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
@@ -43,6 +44,16 @@ def audit_record(
         object_id=str(target.pk),
         changes={field: [_json(old), _json(new)] for field, (old, new) in (changes or {}).items()},
     )
+
+
+def field_values(target: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """``{field: value}`` of ``target`` before a change, for :func:`field_changes` after it."""
+    return {field: getattr(target, field) for field in fields}
+
+
+def created_changes(target: models.Model, fields: Iterable[str]) -> dict[str, tuple[Any, Any]]:
+    """A creation as the trail records it: each of ``fields`` set from None to its value."""
+    return {field: (None, getattr(target, field)) for field in fields}
 
 
 def field_changes(before: dict[str, Any], after: models.Model) -> dict[str, tuple[Any, Any]]:

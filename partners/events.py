@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from partners.choices import PartnerStatus
+from partners.least_data import redact
 from partners.models import Event, EventRecipient, Partner
 from partners.webhooks.choices import WebhookEndpointStatus
 from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -41,8 +42,6 @@ def event_body(event: Event) -> str:
 
 def event_body_redacted(event: Event, hidden: frozenset[str]) -> str:
     """The JSON text of the event with the ``hidden`` fields of its data set to null."""
-    from partners.least_data import redact
-
     payload = json.loads(event_body(event))
     payload["data"] = redact(payload["data"], hidden)
     return json.dumps(payload, separators=(",", ":"))

@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record, field_changes
+from audit.services import audit_record, created_changes, field_changes, field_values
 from livecommerce.errors import AppValidationError
 from partners.choices import BrandAccess, PartnerKind, PartnerStatus
 from partners.models import APIKey, Enrollment, Partner
@@ -80,7 +80,7 @@ def partner_create(
         actor=actor,
         action="partner.created",
         target=partner,
-        changes={field: (None, getattr(partner, field)) for field in _PARTNER_FIELDS},
+        changes=created_changes(partner, _PARTNER_FIELDS),
     )
     return partner
 
@@ -92,7 +92,7 @@ def partner_update(*, partner: Partner, actor=None, **changes) -> Partner:
     ``minimum_payout`` replaces the whole map (minor units per currency).
     """
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
-    before = {field: getattr(partner, field) for field in _PARTNER_FIELDS}
+    before = field_values(partner, _PARTNER_FIELDS)
     if "brand_access" in changes and partner.kind != PartnerKind.HOST_APP:
         raise AppValidationError(
             "kind_mismatch", "brand_access applies to host apps only.", attr="brand_access"
@@ -146,7 +146,7 @@ def api_key_create(
         actor=actor,
         action="api_key.created",
         target=api_key,
-        changes={field: (None, getattr(api_key, field)) for field in _KEY_FIELDS},
+        changes=created_changes(api_key, _KEY_FIELDS),
     )
     return api_key, raw_key
 

@@ -20,21 +20,15 @@ from typing import TextIO
 
 from clients.api import LiveCommerceClient
 from clients.simulators.__main__ import _env_file
+from clients.simulators.finance import Check
 from clients.simulators.host_app import DropResult, HostApp
 from clients.simulators.scenario import _onboard
 
 
 @dataclass
-class DropCheck:
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
 class DropRun:
     result: DropResult
-    checks: list[DropCheck] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,28 +83,28 @@ def run_drop(
             final = fulfiller.products.get(product["id"])
     paid_units = len(result.sold)
     checks = [
-        DropCheck(
+        Check(
             "every unit sold once",
             len(result.sold) + len(result.abandoned) == units,
             f"{len(result.sold)} paid + {len(result.abandoned)} abandoned of {units}",
         ),
-        DropCheck(
+        Check(
             "other buyers told nothing is left",
             len(result.sold_out) == buyers - units
             and all(e.get("available") == 0 for e in result.sold_out),
         ),
-        DropCheck(
+        Check(
             "paid at the flash price",
             all(o["lines"][0]["unit_price"] == "24.00" for o in result.sold)
             and all(o["lines"][0]["list_price"] == "39.00" for o in result.sold),
         ),
-        DropCheck(
+        Check(
             "abandoned checkouts expired, units back",
             sorted(result.expired) == sorted(result.abandoned)
             and final["inventory"] == units - paid_units,
             f"{len(result.expired)} expired, {final['inventory']} units on hand",
         ),
-        DropCheck(
+        Check(
             "the feed told it all",
             bool(result.events("product.sold_out"))
             and bool(result.events("product.back_in_stock"))

@@ -99,16 +99,11 @@ class PartnerCreateSerializer(serializers.Serializer):
     minimum_payout = MinimumPayoutField(required=False)
 
 
-class PartnerUpdateSerializer(serializers.Serializer):
+# The create's fields, all optional, but ``kind``: a partner keeps its kind. (No docstring: it
+# would become the schema's description of the body.)
+class PartnerUpdateSerializer(PartnerCreateSerializer):
+    kind = None
     name = serializers.CharField(max_length=200, required=False)
-    email = serializers.EmailField(required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=PartnerStatus.choices, required=False)
-    brand_access = serializers.ChoiceField(choices=BrandAccess.choices, required=False)
-    fulfillment_partner = serializers.PrimaryKeyRelatedField(
-        queryset=Partner.objects.all(), required=False, allow_null=True
-    )
-    payout_schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False)
-    minimum_payout = MinimumPayoutField(required=False)
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):

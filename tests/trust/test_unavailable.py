@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from orders.api import views
+from orders.api.serializers import OrderSerializer
 from tests.orders.helpers import codes, place_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +77,6 @@ def test_a_bug_is_still_a_500(host_client, product, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(views.OrderSerializer, "to_representation", broken)
+    monkeypatch.setattr(OrderSerializer, "to_representation", broken)
     host_client.raise_request_exception = False
     assert host_client.get("/api/v1/orders").status_code == 500
