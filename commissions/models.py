@@ -281,4 +281,28 @@ class Adjustment(models.Model):
         return f"{self.id} {self.kind} {self.partner_id} {self.currency}"
 
 
-from commissions.settlement_models import *  # noqa: E402, F403
+# The settlement models live with the rest of settlements; importing them here is what registers
+# them with Django under this app (label ``commissions``). Imported last: they refer to the
+# models above.
+from commissions.settlements.models import (  # noqa: E402
+    Settlement,
+    SettlementRun,
+    SettlementRunStatus,
+    SettlementRunTrigger,
+    SettlementStatus,
+)
+
+__all__ = [
+    "Adjustment",
+    "AdjustmentQuerySet",
+    "CommissionApplication",
+    "CommissionPlan",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerLine",
+    "Settlement",
+    "SettlementRun",
+    "SettlementRunStatus",
+    "SettlementRunTrigger",
+    "SettlementStatus",
+]

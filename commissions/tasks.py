@@ -6,8 +6,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from commissions.reconciliation import reconciliation_run
-from commissions.settlement_models import SettlementRunStatus
-from commissions.settlements import settlement_run_execute, settlement_runs_schedule
+from commissions.settlements.models import SettlementRunStatus
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_runs_schedule
 
 
 @shared_task(name="commissions.tasks.reconcile_ledger")

@@ -37,15 +37,11 @@ from commissions.debts import adjustment_create, day_start, statement_build
 from commissions.models import Adjustment, LedgerLine, Settlement
 from commissions.reconciliation import reconciliation_report
 from commissions.selectors import available_balance, partner_balances
-from commissions.settlement_models import SettlementRun, SettlementRunStatus, SettlementStatus
-from commissions.settlements import (
-    period_cutoff,
-    settlement_mark_failed,
-    settlement_mark_paid,
-    settlement_run_execute,
-    settlement_run_request,
-    settlement_runs_for_schedule,
-)
+from commissions.settlements.models import SettlementRun, SettlementRunStatus, SettlementStatus
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements.periods import period_cutoff
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request, settlement_runs_for_schedule
 from livecommerce.errors import AppError
 from tests import factories, flows
 

@@ -29,7 +29,7 @@ from django.db import connection
 
 from commissions.choices import AccountPurpose
 from commissions.models import LedgerAccount
-from commissions.settlement_models import Settlement, SettlementRun, SettlementStatus
+from commissions.settlements.models import Settlement, SettlementRun, SettlementStatus
 from livecommerce.ids import new_id
 
 # Reading it:
@@ -220,7 +220,7 @@ def _statement(run: SettlementRun, schedules: list[str], ending: str) -> tuple[s
     """``FIGURES_SQL`` with ``ending``, and its parameters. ``run.watermark_line_id`` is fixed."""
     if run.watermark_line_id is None:
         raise ValueError("fix the run's watermark first")
-    from commissions.settlements import period_cutoff
+    from commissions.settlements.periods import period_cutoff
 
     params: dict = {
         "run_id": run.pk,
