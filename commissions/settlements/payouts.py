@@ -13,9 +13,9 @@ from commissions.ledger import (
 from commissions.selectors import available_balance
 from commissions.settlements.models import (
     Settlement,
-    SettlementStatus,
 )
 from commissions.settlements.payloads import settlement_data
+from commissions.settlements.status import settlement_move
 from livecommerce import money
 from livecommerce.errors import AppError
 from partners.events import event_publish
@@ -23,11 +23,11 @@ from partners.events import event_publish
 P = AccountPurpose
 
 
-def _locked_pending(settlement: Settlement) -> Settlement:
+def _locked_pending(settlement: Settlement, action: str) -> tuple[Settlement, str]:
+    """The settlement locked, and the status ``action`` moves it to (the status table)."""
     settlement = Settlement.objects.select_for_update().get(pk=settlement.pk)
-    if not settlement.is_pending:
-        raise AppError("settlement_not_pending")
-    return settlement
+    move = settlement_move(action, status=settlement.status, posted=settlement.entry_id is not None)
+    return settlement, move.target
 
 
 @transaction.atomic
@@ -41,7 +41,7 @@ def settlement_mark_paid(*, settlement: Settlement, payout_reference: str) -> Se
     available account is locked, so an adjustment or another payout decides after this one.
     Publishes ``settlement.paid`` to the payee in the same transaction.
     """
-    settlement = _locked_pending(settlement)
+    settlement, target = _locked_pending(settlement, "mark_paid")
     partner_id = settlement.partner_id
     lock_available_account(partner_id=partner_id, currency=settlement.currency)
     owed = -available_balance(partner_id=partner_id, currency=settlement.currency)
@@ -62,7 +62,7 @@ def settlement_mark_paid(*, settlement: Settlement, payout_reference: str) -> Se
         reference=settlement.pk,
         memo=f"Payout of {settlement.pk}: {payout_reference}"[:500],
     )
-    settlement.status = SettlementStatus.PAID
+    settlement.status = target
     settlement.payout_reference = payout_reference
     settlement.paid_at = timezone.now()
     settlement.save(
@@ -80,7 +80,7 @@ def settlement_mark_failed(*, settlement: Settlement, reason: str) -> Settlement
     ``payout_failed``), so the next run settles it again with whatever else is due. Only a
     pending settlement (else 409 ``settlement_not_pending``); publishes ``settlement.failed``.
     """
-    settlement = _locked_pending(settlement)
+    settlement, target = _locked_pending(settlement, "mark_failed")
     partner_id = settlement.partner_id
     # The credit lowers what the payee owes: under its account lock (settlement, then account,
     # as mark-paid), so a write-off never reads a debt this credit is paying off.
@@ -96,7 +96,7 @@ def settlement_mark_failed(*, settlement: Settlement, reason: str) -> Settlement
         reference=settlement.pk,
         memo=f"Payout of {settlement.pk} failed: {reason}"[:500],
     )
-    settlement.status = SettlementStatus.FAILED
+    settlement.status = target
     settlement.failure_reason = reason
     settlement.failed_at = timezone.now()
     settlement.save(

@@ -26,6 +26,7 @@ from commissions.settlements.models import (
 )
 from commissions.settlements.payloads import settlement_data
 from commissions.settlements.periods import run_schedules
+from commissions.settlements.status import RUN_MOVES, run_may
 from partners.events import event_publish_many
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ def settlement_run_execute(*, run_id: str) -> SettlementRun:
 @transaction.atomic
 def _run_begin(run_id: str) -> SettlementRun:
     run = SettlementRun.objects.select_for_update().get(pk=run_id)
-    if run.status != SettlementRunStatus.COMPLETED:
-        run.status = SettlementRunStatus.RUNNING
+    if run_may("begin", run.status):
+        run.status = RUN_MOVES["begin"].target
         run.attempts += 1
         run.started = run.started or timezone.now()
         run.error = ""
@@ -225,7 +226,7 @@ def _run_finish(run: SettlementRun) -> SettlementRun:
     run.settlement_count = totals["count"]
     run.line_count = totals["lines"]
     run.net_payout = totals["net"]
-    run.status = SettlementRunStatus.COMPLETED
+    run.status = RUN_MOVES["finish"].target
     run.finished = timezone.now()
     run.save(update_fields=["settlement_count", "line_count", "net_payout", "status", "finished"])
     return run
@@ -234,8 +235,8 @@ def _run_finish(run: SettlementRun) -> SettlementRun:
 def _run_fail(run: SettlementRun, exc: BaseException) -> None:
     logger.exception("settlement run %s failed", run.pk)
     try:
-        SettlementRun.objects.filter(pk=run.pk).update(
-            status=SettlementRunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:1000]
+        SettlementRun.objects.filter(pk=run.pk, status__in=RUN_MOVES["fail"].sources).update(
+            status=RUN_MOVES["fail"].target, error=f"{type(exc).__name__}: {exc}"[:1000]
         )
     except Exception:  # the database itself may be what failed; the run stays "running"
         logger.exception("could not record the failure of settlement run %s", run.pk)

@@ -15,6 +15,7 @@ from commissions.settlements.models import (
     SettlementRunTrigger,
 )
 from commissions.settlements.periods import check_period, default_period_end
+from commissions.settlements.status import RUN_MOVES, RUN_UNFINISHED, run_may
 
 P = AccountPurpose
 
@@ -54,21 +55,21 @@ def settlement_run_request(
     if created:
         _enqueue(run)
         return run, True
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
-    if not _interrupted(run, queued_for=None):
-        return run, False
-    run.status = SettlementRunStatus.QUEUED
-    run.save(update_fields=["status"])
-    _enqueue(run)
-    return run, True
+    run, queued = _requeue_if_interrupted(run, queued_for=None)
+    if queued:
+        _enqueue(run)
+    return run, queued
 
 
 def _interrupted(run: SettlementRun, *, queued_for: timedelta | None) -> bool:
     """Whether the run must be queued again to finish: it failed, or its worker died.
 
     A run ``running`` that no worker is executing lost its worker. A run ``queued`` waits for
-    its task, unless it has waited longer than ``queued_for`` (its message was lost).
+    its task, unless it has waited longer than ``queued_for`` (its message was lost). A
+    completed run is never interrupted (the table's ``request`` move does not apply to it).
     """
+    if not run_may("request", run.status):
+        return False
     if run.status == SettlementRunStatus.FAILED:
         return True
     if run.status == SettlementRunStatus.RUNNING:
@@ -115,14 +116,17 @@ def _schedule_run(*, period_end: date, currency: str) -> tuple[SettlementRun, bo
     )
     if created:
         return run, True
-    return _requeue_if_interrupted(run)
+    return _requeue_if_interrupted(run, queued_for=STALE_RUN_AFTER)
 
 
-def _requeue_if_interrupted(run: SettlementRun) -> tuple[SettlementRun, bool]:
+def _requeue_if_interrupted(
+    run: SettlementRun, *, queued_for: timedelta | None
+) -> tuple[SettlementRun, bool]:
+    """Lock the run and queue it again (the table's ``request`` move) if it was interrupted."""
     run = SettlementRun.objects.select_for_update().get(pk=run.pk)
-    if not _interrupted(run, queued_for=STALE_RUN_AFTER):
+    if not _interrupted(run, queued_for=queued_for):
         return run, False
-    run.status = SettlementRunStatus.QUEUED
+    run.status = RUN_MOVES["request"].target
     run.save(update_fields=["status"])
     return run, True
 
@@ -150,14 +154,10 @@ def settlement_runs_for_schedule(
             runs[run.pk] = (run, to_execute)
     unfinished = SettlementRun.objects.filter(
         currency__in=currencies,
-        status__in=(
-            SettlementRunStatus.FAILED,
-            SettlementRunStatus.RUNNING,
-            SettlementRunStatus.QUEUED,
-        ),
+        status__in=RUN_UNFINISHED,
     ).exclude(pk__in=list(runs))
     for run in unfinished.order_by("period_end", "created"):
-        runs[run.pk] = _requeue_if_interrupted(run)
+        runs[run.pk] = _requeue_if_interrupted(run, queued_for=STALE_RUN_AFTER)
     return list(runs.values())
 
 

@@ -25,6 +25,7 @@ from commissions.settlements.api.serializers import (
     SettlementSerializer,
 )
 from commissions.settlements.filters import SettlementFilter, SettlementRunFilter
+from commissions.settlements.status import RUN_MOVES, SETTLEMENT_MOVES
 from livecommerce import money
 from livecommerce.api import validated_input
 from livecommerce.csv_export import csv_response
@@ -40,6 +41,13 @@ SETTLEMENT_READERS = allow(
     staff=(StaffRole.FINANCE,),
     partners=(PartnerKind.BRAND, PartnerKind.CREATOR, PartnerKind.FULFILLMENT),
 )
+
+
+def _move_permission(table, name: str):
+    """Who may make a move: the status table says (``commissions.settlements.status``)."""
+    move = table[name]
+    return allow(staff=move.staff, partners=move.partners)
+
 
 RUN_EXAMPLE = {
     "id": "run_01jd3x6q2c7h9k4m8n2p5r7t9v",
@@ -153,9 +161,9 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         "list": SETTLEMENT_READERS,
         "retrieve": SETTLEMENT_READERS,
         "lines": SETTLEMENT_READERS,
-        "run": FINANCE,
-        "mark_paid": FINANCE,
-        "mark_failed": FINANCE,
+        "run": _move_permission(RUN_MOVES, "request"),
+        "mark_paid": _move_permission(SETTLEMENT_MOVES, "mark_paid"),
+        "mark_failed": _move_permission(SETTLEMENT_MOVES, "mark_failed"),
     }
 
     def get_queryset(self):
