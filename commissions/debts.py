@@ -34,11 +34,8 @@ from commissions.choices import (
     AdjustmentKind,
     EntryKind,
 )
-from commissions.ledger import (
-    Posting,
-    ledger_post,
-    lock_available_account,
-)
+from commissions.ledger.accounts import lock_available_account
+from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import Adjustment, LedgerLine
 from commissions.selectors import available_balance
 from livecommerce import money

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import NotFound
 
 from commissions.choices import AccountPurpose, EntryKind, Share
-from commissions.ledger import LINE_SHARES
+from commissions.ledger.orders import LINE_SHARES
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.errors import AppValidationError
 from orders.models import Order

@@ -14,8 +14,8 @@ A range never includes the settlement entries' own debits (kind ``settlement``).
 The work is set-based: one ``INSERT ... SELECT ... GROUP BY`` computes every payee's figures and
 writes the settlement rows (about one row per payee, whatever the number of lines); then each
 settlement's ledger entry is posted through the ledger's posting function
-(``commissions.ledger.ledger_post_many``, the batch form of ``ledger_post``) with the
-idempotency key ``settlement:<id>``, together with its ``settlement.created`` event, a batch of
+(``commissions.ledger.posting.ledger_post_many``, the batch form of ``ledger_post``) with
+the idempotency key ``settlement:<id>``, together with its ``settlement.created`` event, a batch of
 payees per transaction.
 
 Crash safety: each step is idempotent and recorded on the run, so running a crashed run again

@@ -5,11 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from commissions.choices import AccountPurpose, EntryKind
-from commissions.ledger import (
-    Posting,
-    ledger_post,
-    lock_available_account,
-)
+from commissions.ledger.accounts import lock_available_account
+from commissions.ledger.posting import Posting, ledger_post
 from commissions.selectors import available_balance
 from commissions.settlements.models import (
     Settlement,

@@ -11,11 +11,7 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from commissions.choices import AccountPurpose, EntryKind
-from commissions.ledger import (
-    NewEntry,
-    Posting,
-    ledger_post_many,
-)
+from commissions.ledger.posting import NewEntry, Posting, ledger_post_many
 from commissions.models import LedgerEntry
 from commissions.settlements import portable, sql
 from commissions.settlements.locks import RunLock

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from audit.models import AuditEntry
 from commissions.choices import AccountPurpose as P
 from commissions.choices import EntryKind
-from commissions.ledger import Posting, ledger_post
+from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import Adjustment, LedgerEntry, Settlement, SettlementRun
 from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report, reconciliation_run
 from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid

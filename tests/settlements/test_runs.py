@@ -389,7 +389,7 @@ def wait_for_lock_wait(timeout: float = 30) -> None:
 
 
 def test_the_batch_posting_keeps_the_ledgers_rules(parties):
-    from commissions.ledger import NewEntry, Posting, UnbalancedEntry, ledger_post_many
+    from commissions.ledger.posting import NewEntry, Posting, UnbalancedEntry, ledger_post_many
 
     def entry(key: str, debit: int, credit: int) -> NewEntry:
         return NewEntry(
