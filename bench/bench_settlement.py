@@ -532,9 +532,9 @@ def hand_run() -> dict:
     """The baseline, timed; then rolled back, so the service runs on the same ledger."""
     from django.db import connection, transaction
 
-    from commissions.settlements.periods import period_cutoff
+    from commissions.days import day_end
 
-    params = {"currency": CURRENCY, "cutoff": period_cutoff(PERIOD_END), "period_end": PERIOD_END}
+    params = {"currency": CURRENCY, "cutoff": day_end(PERIOD_END), "period_end": PERIOD_END}
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")

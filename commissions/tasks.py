@@ -5,7 +5,7 @@ from datetime import date
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from commissions.reconciliation import reconciliation_run
+from commissions.reports.reconciliation import reconciliation_run
 from commissions.settlements.models import SettlementRunStatus
 from commissions.settlements.runs import settlement_run_execute
 from commissions.settlements.scheduling import settlement_runs_schedule

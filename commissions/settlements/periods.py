@@ -1,7 +1,7 @@
 """Settlement periods: a run settles one currency up to the end of one UTC day, ``period_end``;
 the schedule decides which payout schedules are due on which day."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -13,11 +13,6 @@ from commissions.settlements.models import (
 from livecommerce.api import check_currency
 from livecommerce.errors import AppValidationError
 from partners.choices import PayoutSchedule
-
-
-def period_cutoff(period_end: date) -> datetime:
-    """The first instant after ``period_end``: lines created before it belong to the period."""
-    return datetime.combine(period_end + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def database_today() -> date:

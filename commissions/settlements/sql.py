@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from commissions.choices import AccountPurpose
+from commissions.days import day_end
 from commissions.models import LedgerAccount
 from commissions.settlements.models import Settlement, SettlementRun, SettlementStatus
 from livecommerce.ids import new_id
@@ -220,14 +221,12 @@ def _statement(run: SettlementRun, schedules: list[str], ending: str) -> tuple[s
     """``FIGURES_SQL`` with ``ending``, and its parameters. ``run.watermark_line_id`` is fixed."""
     if run.watermark_line_id is None:
         raise ValueError("fix the run's watermark first")
-    from commissions.settlements.periods import period_cutoff
-
     params: dict = {
         "run_id": run.pk,
         "currency": run.currency,
         "watermark": run.watermark_line_id,
         # As the ORM would pass it: SQLite compares the stored text, so the same text format.
-        "cutoff": connection.ops.adapt_datetimefield_value(period_cutoff(run.period_end)),
+        "cutoff": connection.ops.adapt_datetimefield_value(day_end(run.period_end)),
     }
     names = []
     for index, schedule in enumerate(schedules):

@@ -6,7 +6,7 @@ from datetime import date
 from django.db.models import F
 
 from commissions.models import Settlement, SettlementRun
-from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report
+from commissions.reports.reconciliation import MISMATCH_EVENT, reconciliation_report
 from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
 from commissions.settlements.runs import settlement_run_execute
 from commissions.tasks import reconcile_ledger

@@ -16,7 +16,11 @@ from commissions.choices import AccountPurpose as P
 from commissions.choices import EntryKind
 from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import Adjustment, LedgerEntry, Settlement, SettlementRun
-from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report, reconciliation_run
+from commissions.reports.reconciliation import (
+    MISMATCH_EVENT,
+    reconciliation_report,
+    reconciliation_run,
+)
 from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
 from commissions.settlements.runs import settlement_run_execute
 from commissions.settlements.scheduling import settlement_run_request, settlement_runs_for_schedule
