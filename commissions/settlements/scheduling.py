@@ -16,6 +16,7 @@ from commissions.settlements.models import (
 )
 from commissions.settlements.periods import check_period, default_period_end
 from commissions.settlements.status import RUN_MOVES, RUN_UNFINISHED, run_may
+from commissions.settlements.tasks import settlement_run
 
 P = AccountPurpose
 
@@ -29,8 +30,6 @@ CATCH_UP_DAYS = 62
 
 def _enqueue(run: SettlementRun) -> None:
     """Queue the run's task once the transaction that made it runnable commits."""
-    from commissions.tasks import settlement_run
-
     run_id = run.pk
     # robust: a broker that is down must not turn the committed request into a 500; the run
     # stays queued and the daily scheduled run picks it up (logged by Django when it fails).

@@ -26,6 +26,7 @@ the range (a daily run reads a day of lines; a first run each payee's history on
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils import timezone
 
 from commissions.choices import AccountPurpose
 from commissions.days import day_end
@@ -298,8 +299,6 @@ def settlements_write(*, run: SettlementRun, schedules: list[str]) -> tuple[int,
 
 
 def _write_postgresql(run: SettlementRun, schedules: list[str]) -> tuple[int, int, int]:
-    from django.utils import timezone
-
     with connection.cursor() as cursor:
         # Runs of one currency compute their ranges one at a time: each starts where the last
         # committed settlement of the account ended.
