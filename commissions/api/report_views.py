@@ -134,6 +134,17 @@ FORMAT_PARAMETER = OpenApiParameter(
     description="`csv` streams the same rows and totals as CSV (`text/csv`), header row first.",
 )
 
+# One brand's row, so its figures are the totals too.
+_FIGURES_EXAMPLE = {
+    "orders": 2,
+    "gross_merchandise_value": "59.97",
+    "platform_commission": "3.20",
+    "creator_commission": "2.00",
+    "fulfillment_fees": "1.20",
+    "refunds": "19.99",
+    "net_to_brands": "33.58",
+}
+
 REPORT_EXAMPLE = OpenApiExample(
     "By brand",
     response_only=True,
@@ -147,24 +158,10 @@ REPORT_EXAMPLE = OpenApiExample(
             {
                 "group": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v",
                 "name": "Glow Cosmetics",
-                "orders": 2,
-                "gross_merchandise_value": "59.97",
-                "platform_commission": "3.20",
-                "creator_commission": "2.00",
-                "fulfillment_fees": "1.20",
-                "refunds": "19.99",
-                "net_to_brands": "33.58",
+                **_FIGURES_EXAMPLE,
             }
         ],
-        "totals": {
-            "orders": 2,
-            "gross_merchandise_value": "59.97",
-            "platform_commission": "3.20",
-            "creator_commission": "2.00",
-            "fulfillment_fees": "1.20",
-            "refunds": "19.99",
-            "net_to_brands": "33.58",
-        },
+        "totals": _FIGURES_EXAMPLE,
     },
 )
 

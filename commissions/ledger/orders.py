@@ -12,7 +12,7 @@ from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import CommissionApplication, LedgerEntry, LedgerLine
 from commissions.plans import commission_plan_apply
 from livecommerce import money
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, Refund
 
 P = AccountPurpose
 
@@ -195,17 +195,43 @@ def ledger_post_release(*, order: Order) -> LedgerEntry:
                 P.PARTNER_AVAILABLE, credit=amount, partner_id=row["partner_id"], share=row["share"]
             )
         )
-    # A credit of available lowers what the payee owes: under its account lock (see the lock
-    # order above), so a write-off never reads a debt this release is paying off.
+    # A credit of available lowers what the payee owes: a write-off never reads a debt this
+    # release is paying off.
+    return post_under_available_locks(
+        kind=EntryKind.RELEASE,
+        order=order,
+        postings=postings,
+        idempotency_key=release_key(order.pk),
+        memo=f"Return window of {order.pk} closed",
+    )
+
+
+def post_under_available_locks(
+    *,
+    kind: str,
+    order: Order,
+    postings: list[Posting],
+    idempotency_key: str,
+    memo: str,
+    refund: Refund | None = None,
+) -> LedgerEntry:
+    """Post an order's entry that moves payees' available balances (a release, a refund after
+    it), holding their available account locks to the commit.
+
+    A payout being marked paid (refused while the payee owes) or a write-off then decides
+    before or after this entry, never on the balance it is changing. The lock order
+    (``commissions.ledger.accounts``): the order row, held by the caller, then the accounts.
+    """
     lock_available_accounts(
         partner_ids=[p.partner_id for p in postings if p.purpose == P.PARTNER_AVAILABLE],
         currency=order.currency,
     )
     return ledger_post(
-        kind=EntryKind.RELEASE,
+        kind=kind,
         currency=order.currency,
         postings=postings,
-        idempotency_key=release_key(order.pk),
+        idempotency_key=idempotency_key,
         order=order,
-        memo=f"Return window of {order.pk} closed",
+        refund=refund,
+        memo=memo,
     )

@@ -8,9 +8,14 @@ from django.db import transaction
 from django.db.models import Sum
 
 from commissions.choices import AccountPurpose, EntryKind, Share
-from commissions.ledger.accounts import lock_available_accounts
-from commissions.ledger.orders import LINE_SHARES, refund_key, release_key, share_owner
-from commissions.ledger.posting import Posting, ledger_post
+from commissions.ledger.orders import (
+    LINE_SHARES,
+    post_under_available_locks,
+    refund_key,
+    release_key,
+    share_owner,
+)
+from commissions.ledger.posting import Posting
 from commissions.models import LedgerEntry, LedgerLine
 from livecommerce import money
 from livecommerce.errors import AppError
@@ -136,19 +141,12 @@ def ledger_post_refund(*, refund: Refund) -> LedgerEntry:
         purpose, partner_id = party(None, share)
         postings.append(Posting(purpose, debit=amount, partner_id=partner_id, share=share))
         postings.append(Posting(P.BUYER_FUNDS_CLEARING, credit=amount, share=share))
-    # A debit of available changes what the payee owes: hold its account lock to the commit, so
-    # a payout being marked paid (refused while the payee owes) or a write-off decides before or
-    # after this refund, never on the balance it is changing (the lock order: order, accounts).
-    lock_available_accounts(
-        partner_ids=[p.partner_id for p in postings if p.purpose == P.PARTNER_AVAILABLE],
-        currency=order.currency,
-    )
-    return ledger_post(
+    # A debit of available (a refund after the release) changes what the payee owes.
+    return post_under_available_locks(
         kind=EntryKind.REFUND,
-        currency=order.currency,
+        order=order,
         postings=postings,
         idempotency_key=refund_key(refund.pk),
-        order=order,
         refund=refund,
         memo=f"Refund {refund.pk} of {order.pk}",
     )

@@ -48,25 +48,15 @@ def settlement_mark_paid(*, settlement: Settlement, payout_reference: str) -> Se
             f"The payee owes {money.to_decimal_string(owed, settlement.currency)} "
             f"{settlement.currency}: mark this settlement failed; the next run nets the debt off.",
         )
-    settlement.payout_entry = ledger_post(
+    return _pay_out(
+        settlement,
+        target=target,
         kind=EntryKind.PAYOUT,
-        currency=settlement.currency,
-        postings=[
-            Posting(P.PARTNER_IN_PAYOUT, debit=settlement.net_payout, partner_id=partner_id),
-            Posting(P.PARTNER_PAID_OUT, credit=settlement.net_payout, partner_id=partner_id),
-        ],
-        idempotency_key=f"payout:{settlement.pk}",
-        reference=settlement.pk,
-        memo=f"Payout of {settlement.pk}: {payout_reference}"[:500],
+        to=P.PARTNER_PAID_OUT,
+        memo=f"Payout of {settlement.pk}: {payout_reference}",
+        changes={"payout_reference": payout_reference, "paid_at": timezone.now()},
+        event_type="settlement.paid",
     )
-    settlement.status = target
-    settlement.payout_reference = payout_reference
-    settlement.paid_at = timezone.now()
-    settlement.save(
-        update_fields=["payout_entry", "status", "payout_reference", "paid_at", "updated"]
-    )
-    _publish(settlement, "settlement.paid")
-    return settlement
 
 
 @transaction.atomic
@@ -82,24 +72,46 @@ def settlement_mark_failed(*, settlement: Settlement, reason: str) -> Settlement
     # The credit lowers what the payee owes: under its account lock (settlement, then account,
     # as mark-paid), so a write-off never reads a debt this credit is paying off.
     lock_available_account(partner_id=partner_id, currency=settlement.currency)
-    settlement.payout_entry = ledger_post(
+    return _pay_out(
+        settlement,
+        target=target,
         kind=EntryKind.PAYOUT_FAILED,
+        to=P.PARTNER_AVAILABLE,
+        memo=f"Payout of {settlement.pk} failed: {reason}",
+        changes={"failure_reason": reason, "failed_at": timezone.now()},
+        event_type="settlement.failed",
+    )
+
+
+def _pay_out(
+    settlement: Settlement,
+    *,
+    target: str,
+    kind: str,
+    to: str,
+    memo: str,
+    changes: dict,
+    event_type: str,
+) -> Settlement:
+    """The move of a locked pending settlement: its payout entry (in payout -> ``to``, kind
+    ``kind``, key ``<kind>:<id>``), its status and ``changes`` saved, and its event."""
+    partner_id = settlement.partner_id
+    settlement.payout_entry = ledger_post(
+        kind=kind,
         currency=settlement.currency,
         postings=[
             Posting(P.PARTNER_IN_PAYOUT, debit=settlement.net_payout, partner_id=partner_id),
-            Posting(P.PARTNER_AVAILABLE, credit=settlement.net_payout, partner_id=partner_id),
+            Posting(to, credit=settlement.net_payout, partner_id=partner_id),
         ],
-        idempotency_key=f"payout_failed:{settlement.pk}",
+        idempotency_key=f"{kind}:{settlement.pk}",
         reference=settlement.pk,
-        memo=f"Payout of {settlement.pk} failed: {reason}"[:500],
+        memo=memo[:500],
     )
     settlement.status = target
-    settlement.failure_reason = reason
-    settlement.failed_at = timezone.now()
-    settlement.save(
-        update_fields=["payout_entry", "status", "failure_reason", "failed_at", "updated"]
-    )
-    _publish(settlement, "settlement.failed")
+    for field, value in changes.items():
+        setattr(settlement, field, value)
+    settlement.save(update_fields=["payout_entry", "status", *changes, "updated"])
+    _publish(settlement, event_type)
     return settlement
 
 
