@@ -49,7 +49,8 @@ class World:
         from django.utils import timezone
 
         from commissions.models import CommissionPlan
-        from commissions.settlements import settlement_run_execute, settlement_run_request
+        from commissions.settlements.runs import settlement_run_execute
+        from commissions.settlements.scheduling import settlement_run_request
         from orders import services as order_services
         from orders.models import Product
         from partners.choices import BrandAccess, PartnerKind, StaffRole

@@ -11,10 +11,10 @@ shipping, tax), then either its release (pending -> available) or, for one order
 refund three days later; partners, live sessions, orders, accounts and entries are written too,
 so every foreign key holds. About 62,000 orders give 1,000,000 lines.
 
-For each ``group_by`` the report selector (``commissions.reports.commission_report``, what the
-API runs) is timed over N runs against the same report written by hand in SQL (the baseline),
-for the whole year and for one month, in USD. ``EXPLAIN (ANALYZE, BUFFERS)`` of the selector's
-query is printed for one grouping of each period. Not part of the test suite.
+For each ``group_by`` the report selector (``commissions.reports.commission.commission_report``,
+what the API runs) is timed over N runs against the same report written by hand in SQL (the
+baseline), for the whole year and for one month, in USD. ``EXPLAIN (ANALYZE, BUFFERS)`` of the
+selector's query is printed for one grouping of each period. Not part of the test suite.
 """
 
 import argparse
@@ -253,12 +253,8 @@ def measure(runs: int) -> list[dict]:
     """Per period and grouping: the selector, its own SQL run bare, and the hand-written SQL."""
     from django.db import connection
 
-    from commissions.reports import (
-        GROUP_BY_CHOICES,
-        commission_report,
-        period_bounds,
-        report_sql,
-    )
+    from commissions.days import period_bounds
+    from commissions.reports.commission import GROUP_BY_CHOICES, commission_report, report_sql
 
     results = []
     for label, (date_from, date_to) in (("year", YEAR), ("month", MONTH)):
@@ -315,7 +311,7 @@ def measure(runs: int) -> list[dict]:
 def explain(group_by: str, period: tuple[date, date]) -> str:
     from django.db import connection
 
-    from commissions.reports import report_sql
+    from commissions.reports.commission import report_sql
 
     date_from, date_to = period
     sql, params = report_sql(
@@ -356,11 +352,12 @@ def write_docs(results: list[dict], stats: dict, plans: dict[str, str], runs: in
         f"{cpu} CPUs, default settings. {stats['lines']:,} ledger lines "
         f"({stats['in_currency']:,} in {CURRENCY}) for {stats['orders']:,} orders over 2025; "
         f"table {stats['table_size']}, its indexes {stats['index_size']}. Each figure is over "
-        f"{runs} runs after one warm-up; the selector is `commissions.reports.commission_report` "
-        "(what `GET /reports/commissions` runs: its SQL plus turning rows into figures and one "
-        "query for the groups' names); \"its SQL bare\" is the selector's statement run alone "
-        "(the ORM's and Python's share is the difference); the baseline is the same report "
-        "written by hand as one GROUP BY with conditional aggregation, COUNT(DISTINCT) included "
+        f"{runs} runs after one warm-up; the selector is "
+        "`commissions.reports.commission.commission_report` (what `GET /reports/commissions` "
+        "runs: its SQL plus turning rows into figures and one query for the groups' names); "
+        "\"its SQL bare\" is the selector's statement run alone (the ORM's and Python's share "
+        "is the difference); the baseline is the same report written by hand as one GROUP BY "
+        "with conditional aggregation, COUNT(DISTINCT) included "
         "(`HAND_SQL` in the script). Machine load (1-minute load average) before and after: "
         f"{stats['load_before']} / {stats['load_after']}.",
         "",

@@ -15,7 +15,7 @@ foreign key holds. About 61,700 orders in USD over 2025 give 1,000,000 lines.
 
 Measured, each ``--runs`` times on the same ledger (the run's own rows are removed in between):
 - the service: a settlement run for USD up to 2025-12-31 executed by
-  ``commissions.settlements.settlement_run_execute`` (what the Celery task runs: the watermark,
+  ``commissions.settlements.runs.settlement_run_execute`` (what the Celery task runs: the watermark,
   the one ``INSERT ... SELECT`` of the settlements, then per payee its ledger entry through
   ``ledger_post`` and its ``settlement.created`` event), in a child process whose peak RSS is
   read with ``resource.getrusage(RUSAGE_CHILDREN)``;
@@ -279,8 +279,8 @@ def reset() -> None:
 
 def child_run() -> None:
     """In a child process: start the run and execute it as the Celery task does."""
-    from commissions.settlement_models import SettlementRun
-    from commissions.settlements import settlement_run_execute
+    from commissions.settlements.models import SettlementRun
+    from commissions.settlements.runs import settlement_run_execute
 
     class Phases(logging.Handler):
         """Prints the run's own account of its two phases for the parent to read."""
@@ -456,9 +456,9 @@ def hand_run() -> dict:
     """The baseline, timed; then rolled back, so the service runs on the same ledger."""
     from django.db import connection, transaction
 
-    from commissions.settlements import period_cutoff
+    from commissions.days import day_end
 
-    params = {"currency": CURRENCY, "cutoff": period_cutoff(PERIOD_END), "period_end": PERIOD_END}
+    params = {"currency": CURRENCY, "cutoff": day_end(PERIOD_END), "period_end": PERIOD_END}
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")

@@ -20,7 +20,7 @@ lines = ``closing``, and each equals the same sum of ``GET /balances?as_of=`` at
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from django.db import transaction
 from django.db.models import F, IntegerField, Min, QuerySet, Sum, Value
@@ -34,11 +34,9 @@ from commissions.choices import (
     AdjustmentKind,
     EntryKind,
 )
-from commissions.ledger import (
-    Posting,
-    ledger_post,
-    lock_available_account,
-)
+from commissions.days import period_bounds
+from commissions.ledger.accounts import lock_available_account
+from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import Adjustment, LedgerLine
 from commissions.selectors import available_balance
 from livecommerce import money
@@ -145,10 +143,6 @@ class Statement:
     lines: list[dict]
 
 
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def held_balance(*, partner_id: str, currency: str, before: datetime) -> int:
     """``pending + available + in_payout`` from the lines created before ``before``."""
     sums = LedgerLine.objects.filter(
@@ -171,7 +165,7 @@ def statement_build(
     Two queries: the opening sum, and the period's lines on the three held accounts grouped
     by entry (in SQL), oldest first; the running balance is added as the lines are listed.
     """
-    start, end = day_start(date_from), day_start(date_to + timedelta(days=1))
+    start, end = period_bounds(date_from=date_from, date_to=date_to)
     opening = held_balance(partner_id=partner.pk, currency=currency, before=start)
     rows = (
         LedgerLine.objects.filter(

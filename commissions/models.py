@@ -1,7 +1,7 @@
 """Commission plans, the double-entry ledger, settlements."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from commissions.choices import (
     PARTNER_PURPOSES,
@@ -13,7 +13,7 @@ from commissions.choices import (
 )
 from livecommerce.ids import ID_MAX_LENGTH, IdFactory
 from orders.models import LiveSession, Order, OrderLine, Refund
-from partners.models import Partner
+from partners.models import Partner, TenantQuerySet
 
 
 class CommissionPlan(models.Model):
@@ -134,6 +134,12 @@ class LedgerAccount(models.Model):
         return f"{self.purpose}:{owner}:{self.currency}"
 
 
+class LedgerEntryQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        """A partner reads the entries that touch its own accounts."""
+        return Q(Exists(LedgerLine.objects.filter(entry_id=OuterRef("pk"), partner=partner)))
+
+
 class LedgerEntry(models.Model):
     """One balanced journal entry: a sale, a refund, a release, a settlement, a payout...
 
@@ -160,6 +166,8 @@ class LedgerEntry(models.Model):
     memo = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = LedgerEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created", "-id")
         verbose_name_plural = "ledger entries"
@@ -167,6 +175,13 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.kind}"
+
+
+class LedgerLineQuerySet(TenantQuerySet):
+    def partner_filter(self, partner: Partner) -> Q:
+        """A partner reads the lines of its own accounts only (the other parties' shares stay
+        private, so a partner's view of an entry does not balance on its own)."""
+        return Q(partner=partner)
 
 
 class LedgerLine(models.Model):
@@ -218,6 +233,8 @@ class LedgerLine(models.Model):
         related_name="+",
         db_index=False,
     )
+
+    objects = LedgerLineQuerySet.as_manager()
 
     class Meta:
         ordering = ("entry", "id")
@@ -281,4 +298,30 @@ class Adjustment(models.Model):
         return f"{self.id} {self.kind} {self.partner_id} {self.currency}"
 
 
-from commissions.settlement_models import *  # noqa: E402, F403
+# The settlement models live with the rest of settlements; importing them here is what registers
+# them with Django under this app (label ``commissions``). Imported last: they refer to the
+# models above.
+from commissions.settlements.models import (  # noqa: E402
+    Settlement,
+    SettlementRun,
+    SettlementRunStatus,
+    SettlementRunTrigger,
+    SettlementStatus,
+)
+
+__all__ = [
+    "Adjustment",
+    "AdjustmentQuerySet",
+    "CommissionApplication",
+    "CommissionPlan",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerEntryQuerySet",
+    "LedgerLine",
+    "LedgerLineQuerySet",
+    "Settlement",
+    "SettlementRun",
+    "SettlementRunStatus",
+    "SettlementRunTrigger",
+    "SettlementStatus",
+]

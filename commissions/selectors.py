@@ -5,13 +5,13 @@ Amounts come back as integers of minor units; the API serializers format them.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import IntegerField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import NotFound
 
 from commissions.choices import AccountPurpose, EntryKind, Share
-from commissions.ledger import LINE_SHARES
+from commissions.ledger.orders import LINE_SHARES
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.errors import AppValidationError
 from orders.models import Order
@@ -162,17 +162,14 @@ def ledger_entry_list(*, caller) -> QuerySet[LedgerEntry]:
     accounts, and of each only the lines of its own accounts: the other parties' shares stay
     private, so a partner's view of an entry does not balance on its own.
     """
-    lines = LedgerLine.objects.only(
-        "id", "entry_id", "account_id", "partner_id", "currency", "debit", "credit"
-    ).order_by("id")
-    entries = LedgerEntry.objects.all()
-    if not caller.is_staff:
-        partner = caller.partner
-        lines = lines.filter(partner=partner)
-        entries = entries.filter(
-            Exists(LedgerLine.objects.filter(entry_id=OuterRef("pk"), partner=partner))
-        )
-    return entries.prefetch_related(Prefetch("lines", queryset=lines))
+    lines = (
+        LedgerLine.objects.visible_to(caller)
+        .only("id", "entry_id", "account_id", "partner_id", "currency", "debit", "credit")
+        .order_by("id")
+    )
+    return LedgerEntry.objects.visible_to(caller).prefetch_related(
+        Prefetch("lines", queryset=lines)
+    )
 
 
 def balance_partner(*, caller, partner_id: str | None) -> Partner:

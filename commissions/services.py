@@ -8,17 +8,13 @@ The order services call these inside their own transaction, with the order row l
   return window closes.
 Each is idempotent: called again for the same order or refund it returns what was posted.
 
-Settlements post through ``ledger_post`` with ``Posting`` lines (see ``commissions.ledger``).
+Settlements post through ``ledger_post`` with ``Posting`` lines (see
+``commissions.ledger.posting``).
 """
 
-from commissions.ledger import (
-    Posting,
-    UnbalancedEntry,
-    ledger_post,
-    ledger_post_refund,
-    ledger_post_release,
-    ledger_post_sale,
-)
+from commissions.ledger.orders import ledger_post_release, ledger_post_sale
+from commissions.ledger.posting import Posting, UnbalancedEntry, ledger_post
+from commissions.ledger.refunds import ledger_post_refund
 from commissions.plans import (
     commission_plan_apply,
     commission_plan_create,

@@ -1,13 +1,17 @@
-"""Celery tasks of the commissions app (names are fixed: beat schedules them by name)."""
+"""Celery tasks of the commissions app (names are fixed: beat schedules them by name).
+
+The task that executes one settlement run, ``commissions.tasks.settlement_run``, lives with the
+settlement services that queue it (``commissions.settlements.tasks``); it is imported here so
+that the worker's autodiscovery of this module registers it.
+"""
 
 from datetime import date
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-from commissions.reconciliation import reconciliation_run
-from commissions.settlement_models import SettlementRunStatus
-from commissions.settlements import settlement_run_execute, settlement_runs_schedule
+from commissions.reports.reconciliation import reconciliation_run
+from commissions.settlements.scheduling import settlement_runs_schedule
+from commissions.settlements.tasks import settlement_run
 
 
 @shared_task(name="commissions.tasks.reconcile_ledger")
@@ -18,32 +22,6 @@ def reconcile_ledger(day: str | None = None) -> dict[str, int]:
     ``reconciliation.mismatch`` event. Read-only otherwise, and safe to run twice.
     """
     return reconciliation_run(day=date.fromisoformat(day) if day else None)
-
-
-@shared_task(
-    name="commissions.tasks.settlement_run",
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    max_retries=5,
-)
-def settlement_run(self, run_id: str) -> str:
-    """Execute one settlement run (``settlements`` queue), from wherever it stopped.
-
-    Safe to run twice or concurrently: a run is executed by one worker at a time and each step
-    is idempotent; a lost connection is retried with backoff, any other error leaves the run
-    ``failed`` until it is started again. A run whose lock another session still holds is tried
-    again later rather than left: when a pool process dies mid-run its task comes straight back
-    (``reject_on_worker_lost``), often before PostgreSQL has ended the dead process's session and
-    released the lock, and walking away then left the run ``running`` until the next day's
-    schedule (tests/system/test_worker_killed.py).
-    """
-    run = settlement_run_execute(run_id=run_id)
-    if run.status in (SettlementRunStatus.QUEUED, SettlementRunStatus.RUNNING):
-        raise self.retry(countdown=min(2 * 2**self.request.retries, 300), max_retries=12)
-    return run.status
 
 
 @shared_task(name="commissions.tasks.settlement_run_scheduled")
@@ -57,3 +35,6 @@ def settlement_run_scheduled(period_end: str | None = None) -> list[str]:
         period_end=date.fromisoformat(period_end) if period_end else None
     )
     return [run.pk for run in runs]
+
+
+__all__ = ["reconcile_ledger", "settlement_run", "settlement_run_scheduled"]

@@ -14,7 +14,7 @@ what a real order posts:
 
 ``at=`` makes a move at a given time (time-machine, ticking): ledger lines take their time from
 the clock, which is how postings land on chosen days. ``ledger_refund`` is the one exception, for
-the ledger's own tests: a refund record the services would never write, posted on its own.
+the ledger's own tests: a refund record posted on its own, the order left as it was.
 The read helpers at the end sum the ledger's lines.
 """
 
@@ -189,16 +189,15 @@ def sell(
 
 @transaction.atomic
 def ledger_refund(
-    order: Order, *, lines: dict | None = None, shipping: int = 0, tax: int = 0, amount: int = 0
+    order: Order, *, lines: dict | None = None, shipping: int = 0, tax: int = 0
 ) -> Refund:
     """For the ledger's own tests: a refund record of ``lines`` ({OrderLine: merchandise
-    amount}), ``shipping`` and ``tax``, plus ``amount`` named on no part, posted with
-    ``ledger_post_refund``. The order services never write such a refund and the order is left
-    as it was; everything else refunds through ``refund``."""
+    amount}), ``shipping`` and ``tax``, posted with ``ledger_post_refund`` on its own (the order
+    is left as it was); everything else refunds through ``refund``."""
     lines = lines or {}
     record = factories.RefundFactory(
         order=order,
-        amount=sum(lines.values()) + shipping + tax + amount,
+        amount=sum(lines.values()) + shipping + tax,
         shipping_amount=shipping,
         tax_amount=tax,
     )

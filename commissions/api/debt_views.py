@@ -19,6 +19,7 @@ from commissions.api.debt_serializers import (
     StatementSerializer,
 )
 from commissions.api.report_views import INVALID_QUERY, ReportAPIView, csv_response
+from commissions.days import day_start
 from commissions.filters import AdjustmentFilter
 from commissions.models import Adjustment
 from livecommerce import money
@@ -189,7 +190,7 @@ def statement_csv_rows(statement: debts.Statement):
         return money.to_decimal_string(minor, statement.currency)
 
     yield STATEMENT_CSV_COLUMNS
-    start = debts.day_start(statement.date_from)
+    start = day_start(statement.date_from)
     opening = amount(statement.opening)
     yield ("", timestamp(start), "opening", "", "", "Opening balance", "", opening)
     for line in statement.lines:

@@ -5,7 +5,7 @@ from datetime import date
 
 from rest_framework import serializers
 
-from commissions.reports import DEFAULT_GROUP_BY, FIGURES, GROUP_BY_CHOICES
+from commissions.reports.commission import DEFAULT_GROUP_BY, FIGURES, GROUP_BY_CHOICES
 from livecommerce import money
 from livecommerce.wire import SignedAmountField
 

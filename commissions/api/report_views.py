@@ -24,7 +24,6 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commissions import reconciliation, reports
 from commissions.api.report_serializers import (
     CommissionReportQuerySerializer,
     CommissionReportSerializer,
@@ -33,6 +32,7 @@ from commissions.api.report_serializers import (
     report_context,
     report_csv_rows,
 )
+from commissions.reports import commission, reconciliation
 from livecommerce import money
 from livecommerce.api import validated_input
 from livecommerce.csv_export import csv_lines, csv_response
@@ -134,6 +134,17 @@ FORMAT_PARAMETER = OpenApiParameter(
     description="`csv` streams the same rows and totals as CSV (`text/csv`), header row first.",
 )
 
+# One brand's row, so its figures are the totals too.
+_FIGURES_EXAMPLE = {
+    "orders": 2,
+    "gross_merchandise_value": "59.97",
+    "platform_commission": "3.20",
+    "creator_commission": "2.00",
+    "fulfillment_fees": "1.20",
+    "refunds": "19.99",
+    "net_to_brands": "33.58",
+}
+
 REPORT_EXAMPLE = OpenApiExample(
     "By brand",
     response_only=True,
@@ -147,24 +158,10 @@ REPORT_EXAMPLE = OpenApiExample(
             {
                 "group": "prt_01jd3x6q2c7h9k4m8n2p5r7t9v",
                 "name": "Glow Cosmetics",
-                "orders": 2,
-                "gross_merchandise_value": "59.97",
-                "platform_commission": "3.20",
-                "creator_commission": "2.00",
-                "fulfillment_fees": "1.20",
-                "refunds": "19.99",
-                "net_to_brands": "33.58",
+                **_FIGURES_EXAMPLE,
             }
         ],
-        "totals": {
-            "orders": 2,
-            "gross_merchandise_value": "59.97",
-            "platform_commission": "3.20",
-            "creator_commission": "2.00",
-            "fulfillment_fees": "1.20",
-            "refunds": "19.99",
-            "net_to_brands": "33.58",
-        },
+        "totals": _FIGURES_EXAMPLE,
     },
 )
 
@@ -209,7 +206,7 @@ class CommissionReportView(ReportAPIView):
     )
     def get(self, request):
         query = _query(CommissionReportQuerySerializer, request)
-        report = reports.commission_report(**query)
+        report = commission.commission_report(**query)
         if self.wants_csv():
             return csv_response(
                 report_csv_rows(report),
@@ -465,7 +462,7 @@ def _chart(request, *, defaults: dict, token: str | None):
             context["errors"] = {"date_from": [f"At most {CHART_MAX_DAYS} days per chart."]}
             status = 400
         else:
-            report = reports.commission_report(**query, group_by="day")
+            report = commission.commission_report(**query, group_by="day")
             days = [query["date_from"] + timedelta(days=n) for n in range(days_count)]
             formatted = CommissionReportSerializer(report, context=report_context(report)).data
             context.update(

@@ -1,7 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from commissions.api import debt_views, report_views, settlement_views, views
+from commissions.api import debt_views, report_views, views
+from commissions.settlements.api import views as settlement_views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("commission-plans", views.CommissionPlanViewSet, basename="commission-plan")

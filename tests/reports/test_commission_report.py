@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from commissions.choices import AccountPurpose, EntryKind, Share
 from commissions.models import LedgerLine
-from commissions.reports import GROUP_BY_CHOICES, commission_report
+from commissions.reports.commission import GROUP_BY_CHOICES, commission_report
 from livecommerce.money import to_decimal_string
 from tests.flows import make_order, pay, refund
 from tests.reports.conftest import at
@@ -500,8 +500,8 @@ def test_schema_documents_the_reports(client):
 
 
 def test_the_ledger_keeps_merchandise_and_party_shares_on_their_own_sides(scenario):
-    # The report tells sides apart by share alone (see commissions.reports): merchandise only
-    # ever on buyer funds clearing, the parties' shares never there.
+    # The report tells sides apart by share alone (see commissions.reports.commission):
+    # merchandise only ever on buyer funds clearing, the parties' shares never there.
     lines = LedgerLine.objects.filter(share__in=[Share.MERCHANDISE, *SHARE_FIGURES])
 
     assert lines.exists()

@@ -6,12 +6,9 @@ from datetime import date
 from django.db.models import F
 
 from commissions.models import Settlement, SettlementRun
-from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report
-from commissions.settlements import (
-    settlement_mark_failed,
-    settlement_mark_paid,
-    settlement_run_execute,
-)
+from commissions.reports.reconciliation import MISMATCH_EVENT, reconciliation_report
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements.runs import settlement_run_execute
 from commissions.tasks import reconcile_ledger
 from livecommerce.money import to_decimal_string
 from orders.choices import OrderStatus

@@ -17,8 +17,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from commissions.settlement_models import Settlement
-from commissions.settlements import settlement_run_execute, settlement_run_request
+from commissions.settlements.models import Settlement
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request
 from orders.services import order_close_return_windows
 from partners.choices import StaffRole
 from partners.models import Event

@@ -15,8 +15,9 @@ import pytest
 from celery.exceptions import AlwaysEagerIgnored
 from django.db import connection
 
-from commissions.settlement_models import SettlementRunTrigger
-from commissions.settlements import settlement_run_execute, settlement_run_request
+from commissions.settlements.models import SettlementRunTrigger
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request
 from livecommerce.celery import app as celery_app
 from tests import factories
 from tests.system.stack import WORKER_REDIS_DB_INDEXES, RedisClaim

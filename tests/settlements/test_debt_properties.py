@@ -33,19 +33,15 @@ from hypothesis import strategies as st
 
 from commissions.choices import AccountPurpose as P
 from commissions.choices import AdjustmentKind, EntryKind
-from commissions.debts import adjustment_create, day_start, statement_build
+from commissions.days import day_end, day_start
+from commissions.debts import adjustment_create, statement_build
 from commissions.models import Adjustment, LedgerLine, Settlement
-from commissions.reconciliation import reconciliation_report
+from commissions.reports.reconciliation import reconciliation_report
 from commissions.selectors import available_balance, partner_balances
-from commissions.settlement_models import SettlementRun, SettlementRunStatus, SettlementStatus
-from commissions.settlements import (
-    period_cutoff,
-    settlement_mark_failed,
-    settlement_mark_paid,
-    settlement_run_execute,
-    settlement_run_request,
-    settlement_runs_for_schedule,
-)
+from commissions.settlements.models import SettlementRun, SettlementRunStatus, SettlementStatus
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request, settlement_runs_for_schedule
 from livecommerce.errors import AppError
 from tests import factories, flows
 
@@ -314,7 +310,7 @@ def _check_nothing_left_unsettled(world: World, run: SettlementRun) -> None:
             purpose=P.PARTNER_AVAILABLE,
             id__gt=last,
             id__lte=run.watermark_line_id,
-            created__lt=period_cutoff(run.period_end),
+            created__lt=day_end(run.period_end),
         ).exclude(kind=EntryKind.SETTLEMENT)
         assert _sum(left, "credit") - _sum(left, "debit") <= 0, (partner.kind, run.trigger)
 

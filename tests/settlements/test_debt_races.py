@@ -9,12 +9,12 @@ from django.db import connections
 from django.db.models import Sum
 
 from commissions import debts as debts_module
-from commissions import settlements as settlements_module
 from commissions.choices import AccountPurpose, AdjustmentKind, EntryKind
 from commissions.debts import adjustment_create
 from commissions.models import LedgerLine, Settlement
-from commissions.settlement_models import SettlementStatus
-from commissions.settlements import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements import payouts as payouts_module
+from commissions.settlements.models import SettlementStatus
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
 from livecommerce.errors import AppError
 from tests import factories, flows
 from tests.orders.test_concurrency import race
@@ -56,7 +56,7 @@ def test_a_refund_racing_with_mark_paid_never_lets_a_payout_leave_while_the_paye
 
     # mark-paid reads the balance, then waits a little before posting the payout: without the
     # account lock, a refund committing in that window would be paid over
-    real_balance = settlements_module.available_balance
+    real_balance = payouts_module.available_balance
 
     def slow_balance(**kwargs):
         balance = real_balance(**kwargs)
@@ -64,7 +64,7 @@ def test_a_refund_racing_with_mark_paid_never_lets_a_payout_leave_while_the_paye
         return balance
 
     outcomes = []
-    with mock.patch.object(settlements_module, "available_balance", slow_balance):
+    with mock.patch.object(payouts_module, "available_balance", slow_balance):
         for index, (parties, order) in enumerate(rounds):
             settlement = Settlement.objects.get(partner=parties.creator)
             assert settlement.net_payout == 500

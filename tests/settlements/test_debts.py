@@ -14,16 +14,16 @@ from django.db import IntegrityError, connection, transaction
 from audit.models import AuditEntry
 from commissions.choices import AccountPurpose as P
 from commissions.choices import EntryKind
-from commissions.ledger import Posting, ledger_post
+from commissions.ledger.posting import Posting, ledger_post
 from commissions.models import Adjustment, LedgerEntry, Settlement, SettlementRun
-from commissions.reconciliation import MISMATCH_EVENT, reconciliation_report, reconciliation_run
-from commissions.settlements import (
-    settlement_mark_failed,
-    settlement_mark_paid,
-    settlement_run_execute,
-    settlement_run_request,
-    settlement_runs_for_schedule,
+from commissions.reports.reconciliation import (
+    MISMATCH_EVENT,
+    reconciliation_report,
+    reconciliation_run,
 )
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request, settlement_runs_for_schedule
 from partners.choices import PartnerStatus, PayoutSchedule
 from partners.models import Event
 from tests import factories, flows

@@ -1,6 +1,6 @@
 """The SQLite path of settlement runs computes what PostgreSQL's statement computes.
 
-``commissions.settlement_sql`` is one text of the figures with two endings: the rows selected
+``commissions.settlements.sql`` is one text of the figures with two endings: the rows selected
 (SQLite's path, ``payee_figures``) or inserted in the same statement (PostgreSQL's). Here, on
 PostgreSQL, each run's payees are computed with the selecting ending first (read-only) and then
 the run executes for real with the inserting one: every settlement written (range, figures, line
@@ -16,16 +16,13 @@ import sys
 
 import time_machine
 
-from commissions import settlement_portable, settlement_sql
 from commissions.models import Settlement
-from commissions.settlement_models import SettlementRunTrigger
-from commissions.settlements import (
-    run_schedules,
-    settlement_mark_failed,
-    settlement_mark_paid,
-    settlement_run_execute,
-    settlement_run_request,
-)
+from commissions.settlements import portable, sql
+from commissions.settlements.models import SettlementRunTrigger
+from commissions.settlements.payouts import settlement_mark_failed, settlement_mark_paid
+from commissions.settlements.periods import run_schedules
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request
 from partners.choices import PartnerStatus, PayoutSchedule
 from tests import factories, flows
 from tests.settlements.conftest import Parties, date_ago, day
@@ -49,7 +46,7 @@ def _written(settlement: Settlement) -> tuple:
     return (*(getattr(settlement, name) for name in FIGURES), settlement.net_payout)
 
 
-def _computed(payee: settlement_sql.PayeeFigures) -> tuple:
+def _computed(payee: sql.PayeeFigures) -> tuple:
     return (*(getattr(payee, name) for name in FIGURES), payee.net)
 
 
@@ -58,9 +55,9 @@ def settle_both_ways(period_end, *, scheduled: bool = False):
     trigger = SettlementRunTrigger.SCHEDULE if scheduled else SettlementRunTrigger.REQUEST
     run, _ = settlement_run_request(period_end=period_end, currency="USD", trigger=trigger)
     # What the run fixes first (nothing is posting here, so MAX(id) is the watermark).
-    run.watermark_line_id = settlement_portable.watermark()
+    run.watermark_line_id = portable.watermark()
     run.save(update_fields=["watermark_line_id"])
-    payees = settlement_sql.payee_figures(run=run, schedules=run_schedules(run))
+    payees = sql.payee_figures(run=run, schedules=run_schedules(run))
 
     run = settlement_run_execute(run_id=run.pk)
 
@@ -135,9 +132,9 @@ def test_the_portable_figures_equal_postgresqls_run_after_run(parties):
 
 
 def test_a_run_file_lock_is_held_by_one_holder_until_released():
-    first = settlement_portable.RunFileLock("settlement_run:run_test_lock")
-    second = settlement_portable.RunFileLock("settlement_run:run_test_lock")
-    elsewhere = settlement_portable.RunFileLock("settlement_run:run_other")
+    first = portable.RunFileLock("settlement_run:run_test_lock")
+    second = portable.RunFileLock("settlement_run:run_test_lock")
+    elsewhere = portable.RunFileLock("settlement_run:run_other")
 
     assert first.acquire() is True
     try:
@@ -151,7 +148,7 @@ def test_a_run_file_lock_is_held_by_one_holder_until_released():
 
 
 def test_a_run_file_lock_dies_with_the_process_holding_it(tmp_path):
-    lock = settlement_portable.RunFileLock(f"settlement_run:run_{os.getpid()}_dies")
+    lock = portable.RunFileLock(f"settlement_run:run_{os.getpid()}_dies")
     holder = subprocess.Popen(
         [
             sys.executable,

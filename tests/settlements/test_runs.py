@@ -10,12 +10,10 @@ from django.db.models import Sum
 
 from commissions.choices import AccountPurpose, EntryKind, Share
 from commissions.models import LedgerEntry, LedgerLine, Settlement, SettlementRun
-from commissions.settlements import (
-    schedules_due,
-    settlement_lines,
-    settlement_run_execute,
-    settlement_run_request,
-)
+from commissions.settlements.periods import schedules_due
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_run_request
+from commissions.settlements.selectors import settlement_lines
 from partners.choices import PartnerStatus, PayoutSchedule
 from partners.models import Event
 from tests import factories, flows
@@ -391,7 +389,7 @@ def wait_for_lock_wait(timeout: float = 30) -> None:
 
 
 def test_the_batch_posting_keeps_the_ledgers_rules(parties):
-    from commissions.ledger import NewEntry, Posting, UnbalancedEntry, ledger_post_many
+    from commissions.ledger.posting import NewEntry, Posting, UnbalancedEntry, ledger_post_many
 
     def entry(key: str, debit: int, credit: int) -> NewEntry:
         return NewEntry(

@@ -24,7 +24,7 @@ from kombu import Connection
 
 from clients.simulators.scenario import run_scenario
 from commissions.models import LedgerEntry
-from commissions.settlement_models import Settlement, SettlementRun
+from commissions.settlements.models import Settlement, SettlementRun
 from partners.webhooks.choices import WebhookDeliveryStatus
 from partners.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.system.stack import QUEUES, BeatSender, LiveStack

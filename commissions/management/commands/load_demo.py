@@ -11,7 +11,7 @@ from commissions.models import CommissionPlan
 from orders.choices import LiveSessionStatus
 from orders.models import LiveSession, Product
 from partners.choices import BrandAccess, PartnerKind, StaffRole
-from partners.models import Enrollment, Partner
+from partners.models import APIKey, Enrollment, Partner
 from partners.services import api_key_create
 
 PRODUCTS = [
@@ -109,8 +109,6 @@ class Command(BaseCommand):
             with open(env_file, "w") as handle:
                 handle.writelines(f"{k}={v}\n" for k, v in {**keys, **ids}.items())
         # Finance opens the commission chart in a browser with this link, no admin login.
-        from partners.models import APIKey
-
         finance_key = APIKey.objects.get_from_key(keys["FINANCE_KEY"])
         token = chart_link_token(api_key_id=finance_key.pk, params={"currency": "USD"})
         minutes = chart_link_seconds() // 60

@@ -11,8 +11,10 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from commissions import settlements
-from commissions.settlement_models import SettlementRunStatus
+from commissions.settlements.models import SettlementRunStatus
+from commissions.settlements.periods import default_period_end
+from commissions.settlements.runs import settlement_run_execute
+from commissions.settlements.scheduling import settlement_runs_for_schedule
 from livecommerce import money
 
 
@@ -31,13 +33,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, period_end: date | None, currency: str | None, **options) -> None:
-        period_end = period_end or settlements.default_period_end()
+        period_end = period_end or default_period_end()
         if currency is not None:
             try:
                 money.exponent(currency)
             except money.MoneyError as exc:
                 raise CommandError(exc.detail) from None
-        runs = settlements.settlement_runs_for_schedule(
+        runs = settlement_runs_for_schedule(
             period_end=period_end, currencies=[currency] if currency else None
         )
         if not runs:
@@ -45,7 +47,7 @@ class Command(BaseCommand):
         for run, _ in runs:
             if run.status != SettlementRunStatus.COMPLETED:
                 try:
-                    run = settlements.settlement_run_execute(run_id=run.pk)
+                    run = settlement_run_execute(run_id=run.pk)
                 except Exception as exc:
                     raise CommandError(f"Run {run.pk} ({run.currency}) failed: {exc}") from exc
             self.stdout.write(

@@ -34,13 +34,14 @@ See docs/reports.md and the figures in docs/benchmarks.md.
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date
 
 from django.db import connection
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
 from commissions.choices import EntryKind, Share
+from commissions.days import period_bounds
 from commissions.models import LedgerLine
 from orders.models import LiveSession
 from partners.models import Partner
@@ -107,13 +108,6 @@ class CommissionReport:
     date_to: date
     rows: list[ReportRow] = field(default_factory=list)
     totals: Figures = field(default_factory=Figures)
-
-
-def period_bounds(*, date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    """``[date_from 00:00 UTC, date_to + 1 day 00:00 UTC)``: both dates inclusive, UTC days."""
-    start = datetime.combine(date_from, time.min, tzinfo=UTC)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
-    return start, end
 
 
 def money_aggregates() -> dict:

@@ -1,6 +1,6 @@
 import django_filters
 
-from commissions.settlement_models import (
+from commissions.settlements.models import (
     Settlement,
     SettlementRun,
     SettlementRunStatus,

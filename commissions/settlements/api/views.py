@@ -14,8 +14,8 @@ from rest_framework import renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from commissions import settlements
-from commissions.api.settlement_serializers import (
+from commissions.settlements import payouts, scheduling, selectors
+from commissions.settlements.api.serializers import (
     LINE_FIELDS,
     MarkFailedInputSerializer,
     MarkPaidInputSerializer,
@@ -24,7 +24,8 @@ from commissions.api.settlement_serializers import (
     SettlementRunSerializer,
     SettlementSerializer,
 )
-from commissions.settlement_filters import SettlementFilter, SettlementRunFilter
+from commissions.settlements.filters import SettlementFilter, SettlementRunFilter
+from commissions.settlements.status import RUN_MOVES, SETTLEMENT_MOVES
 from livecommerce import money
 from livecommerce.api import validated_input
 from livecommerce.csv_export import csv_response
@@ -40,6 +41,13 @@ SETTLEMENT_READERS = allow(
     staff=(StaffRole.FINANCE,),
     partners=(PartnerKind.BRAND, PartnerKind.CREATOR, PartnerKind.FULFILLMENT),
 )
+
+
+def _move_permission(table, name: str):
+    """Who may make a move: the status table says (``commissions.settlements.status``)."""
+    move = table[name]
+    return allow(staff=move.staff, partners=move.partners)
+
 
 RUN_EXAMPLE = {
     "id": "run_01jd3x6q2c7h9k4m8n2p5r7t9v",
@@ -153,13 +161,13 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
         "list": SETTLEMENT_READERS,
         "retrieve": SETTLEMENT_READERS,
         "lines": SETTLEMENT_READERS,
-        "run": FINANCE,
-        "mark_paid": FINANCE,
-        "mark_failed": FINANCE,
+        "run": _move_permission(RUN_MOVES, "request"),
+        "mark_paid": _move_permission(SETTLEMENT_MOVES, "mark_paid"),
+        "mark_failed": _move_permission(SETTLEMENT_MOVES, "mark_failed"),
     }
 
     def get_queryset(self):
-        return settlements.settlement_list(caller=self.request.user)
+        return selectors.settlement_list(caller=self.request.user)
 
     def perform_content_negotiation(self, request, force=False):
         # ``?format=csv`` is DRF's format override: without this, DRF would look for a CSV
@@ -196,7 +204,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def run(self, request):
         data = validated_input(SettlementRunInputSerializer, request.data)
-        run, queued = settlements.settlement_run_request(
+        run, queued = scheduling.settlement_run_request(
             period_end=data["period_end"], currency=data["currency"]
         )
         return Response(
@@ -236,7 +244,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     )
     def lines(self, request, pk=None):
         settlement = self.get_object()
-        queryset = settlements.settlement_lines(settlement=settlement)
+        queryset = selectors.settlement_lines(settlement=settlement)
         if _wants_csv(request):
             return csv_response(_csv_rows(queryset), filename=f"{settlement.pk}-lines.csv")
         page = self.paginate_queryset(queryset)
@@ -267,7 +275,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     def mark_paid(self, request, pk=None):
         settlement = self.get_object()
         data = validated_input(MarkPaidInputSerializer, request.data)
-        settlement = settlements.settlement_mark_paid(
+        settlement = payouts.settlement_mark_paid(
             settlement=settlement, payout_reference=data["payout_reference"]
         )
         return Response(SettlementSerializer(settlement).data)
@@ -296,9 +304,7 @@ class SettlementViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet):
     def mark_failed(self, request, pk=None):
         settlement = self.get_object()
         data = validated_input(MarkFailedInputSerializer, request.data)
-        settlement = settlements.settlement_mark_failed(
-            settlement=settlement, reason=data["reason"]
-        )
+        settlement = payouts.settlement_mark_failed(settlement=settlement, reason=data["reason"])
         return Response(SettlementSerializer(settlement).data)
 
 
@@ -319,4 +325,4 @@ class SettlementRunViewSet(ActionPermissionsMixin, viewsets.ReadOnlyModelViewSet
     action_permissions = {"list": FINANCE, "retrieve": FINANCE}
 
     def get_queryset(self):
-        return settlements.settlement_run_list(caller=self.request.user)
+        return selectors.settlement_run_list(caller=self.request.user)

@@ -26,10 +26,12 @@ the range (a daily run reads a day of lines; a first run each payee's history on
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils import timezone
 
 from commissions.choices import AccountPurpose
+from commissions.days import day_end
 from commissions.models import LedgerAccount
-from commissions.settlement_models import Settlement, SettlementRun, SettlementStatus
+from commissions.settlements.models import Settlement, SettlementRun, SettlementStatus
 from livecommerce.ids import new_id
 
 # Reading it:
@@ -220,14 +222,12 @@ def _statement(run: SettlementRun, schedules: list[str], ending: str) -> tuple[s
     """``FIGURES_SQL`` with ``ending``, and its parameters. ``run.watermark_line_id`` is fixed."""
     if run.watermark_line_id is None:
         raise ValueError("fix the run's watermark first")
-    from commissions.settlements import period_cutoff
-
     params: dict = {
         "run_id": run.pk,
         "currency": run.currency,
         "watermark": run.watermark_line_id,
         # As the ORM would pass it: SQLite compares the stored text, so the same text format.
-        "cutoff": connection.ops.adapt_datetimefield_value(period_cutoff(run.period_end)),
+        "cutoff": connection.ops.adapt_datetimefield_value(day_end(run.period_end)),
     }
     names = []
     for index, schedule in enumerate(schedules):
@@ -299,8 +299,6 @@ def settlements_write(*, run: SettlementRun, schedules: list[str]) -> tuple[int,
 
 
 def _write_postgresql(run: SettlementRun, schedules: list[str]) -> tuple[int, int, int]:
-    from django.utils import timezone
-
     with connection.cursor() as cursor:
         # Runs of one currency compute their ranges one at a time: each starts where the last
         # committed settlement of the account ended.

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from commissions.models import LedgerLine
-from commissions.settlement_models import (
+from commissions.settlements.models import (
     Settlement,
     SettlementRun,
     SettlementRunStatus,

@@ -190,10 +190,6 @@ class Settlement(models.Model):
     def __str__(self) -> str:
         return f"{self.id} {self.partner_id} {self.currency}"
 
-    @property
-    def is_pending(self) -> bool:
-        return self.status == SettlementStatus.PENDING and self.entry_id is not None
-
 
 __all__ = [
     "Settlement",

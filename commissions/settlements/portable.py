@@ -6,7 +6,7 @@ session advisory locks (one executor per run) and a ``SHARE`` lock on the ledger
 figures' SQL, the steps recorded on the run, ``ledger_post_many``, the events, the crash
 safety) is the same code on both databases.
 
-- **The figures** need nothing of their own: ``commissions.settlement_sql`` has one SQL text
+- **The figures** need nothing of their own: ``commissions.settlements.sql`` has one SQL text
   of them for both databases; only its ending differs (SQLite selects the rows and they are
   written with one ``bulk_create``, where PostgreSQL inserts them in the same statement).
 - **The watermark**: no lock on the table is needed. Every transaction on the embedded default
@@ -39,7 +39,7 @@ from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 
 from commissions.models import LedgerLine
-from commissions.settlement_models import SettlementRun
+from commissions.settlements.models import SettlementRun
 
 try:
     import fcntl

@@ -1,0 +1,103 @@
+"""The ledger's accounts: created on first use, and the payees' available accounts locked in one
+global order by whatever decides from, or changes, what a payee owes."""
+
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from commissions.choices import AccountPurpose
+from commissions.models import LedgerAccount
+from livecommerce import money
+
+P = AccountPurpose
+
+
+AccountKey = tuple[str, str | None]  # (purpose, partner_id); the currency is the entry's
+
+
+def ledger_accounts(
+    *, currency: str, keys: Iterable[AccountKey]
+) -> dict[AccountKey, LedgerAccount]:
+    """The accounts for ``keys`` in ``currency``, creating the missing ones (two queries at most).
+
+    Accounts are created on first use; the partial unique constraints make concurrent creation
+    safe (``ignore_conflicts``, then read again).
+    """
+    money.exponent(currency)
+    wanted = set(keys)
+    if not wanted:
+        return {}
+
+    def fetch() -> dict[AccountKey, LedgerAccount]:
+        # Purposes x partners, then the exact pairs: one short query however many keys (an OR
+        # of a thousand pairs takes the planner most of a second).
+        partner_ids = {partner_id for _, partner_id in wanted if partner_id is not None}
+        accounts = LedgerAccount.objects.filter(
+            Q(partner_id__in=partner_ids) | Q(partner__isnull=True),
+            currency=currency,
+            purpose__in={purpose for purpose, _ in wanted},
+        )
+        return {
+            (a.purpose, a.partner_id): a for a in accounts if (a.purpose, a.partner_id) in wanted
+        }
+
+    found = fetch()
+    missing = wanted - found.keys()
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(purpose=p, partner_id=pid, currency=currency) for p, pid in missing],
+            ignore_conflicts=True,
+        )
+        found = fetch()
+    return found
+
+
+# --- The payees' available accounts: one lock each, one global order ---------------------------
+#
+# Whatever decides from a payee's debt (``owed`` = minus its available balance), or changes that
+# debt, holds the payee's ``partner_available`` account row lock (``SELECT ... FOR UPDATE``) to
+# its commit: a payout marked paid (refused while the payee owes), an adjustment (a write-off or
+# a repayment is at most what is owed), and every posting that moves the available balance
+# outside a settlement run: a refund after the release (a debit), a release and a failed payout
+# (credits). Two of them on one payee and currency happen one after the other, so none decides
+# from a balance another is changing.
+#
+# The global lock order, which every path follows (so no wait cycle, no deadlock, can form):
+#   1. the row the operation is about: the settlement (mark-paid, mark-failed) or the order
+#      (a refund, a cancel, the release at completion); never both in one transaction;
+#   2. then the payees' available accounts, several in ascending partner id, one query
+#      (``lock_available_accounts``); adjustments take only step 2 (one account).
+# Nothing takes a settlement or an order row after an available account. Settlement runs lock
+# their run and settlement rows only, never an available account: their debit of available is
+# the range of lines up to the run's watermark, posted whatever happens after it, and a refund
+# or a credit racing with it lands after the range and is settled by the next run.
+
+
+def lock_available_accounts(*, partner_ids: Iterable[str], currency: str) -> None:
+    """Lock the payees' available account rows (created if missing) for this transaction.
+
+    In ascending partner id (the global order above), in one ``SELECT ... ORDER BY ... FOR
+    UPDATE`` (PostgreSQL locks the rows in the sorted order). Does nothing for no payee; on
+    SQLite the database's one write lock serialises the writers instead.
+    """
+    wanted = sorted({partner_id for partner_id in partner_ids if partner_id is not None})
+    if not wanted:
+        return
+    accounts = ledger_accounts(
+        currency=currency, keys=[(P.PARTNER_AVAILABLE, partner_id) for partner_id in wanted]
+    )
+    list(
+        LedgerAccount.objects.select_for_update()
+        .filter(pk__in=[account.pk for account in accounts.values()])
+        .order_by("partner_id")
+        .values_list("pk", flat=True)
+    )
+
+
+def lock_available_account(*, partner_id: str, currency: str) -> None:
+    """Lock one payee's available account row (created if missing) for this transaction.
+
+    Held by whatever decides from the payee's debt or changes it (see the lock order above):
+    an adjustment paying it off, a payout being marked paid or failed, a refund, a release.
+    """
+    lock_available_accounts(partner_ids=[partner_id], currency=currency)
