@@ -100,6 +100,7 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
             # Only the event's stored body is sent: decoding its JSON data would be wasted.
             .defer("event__data")
             .filter(pk__in=delivery_ids)
+            .order_by()  # sent in the order given
         }
         outcomes: dict[str, str] = {}
         changed: list[WebhookDelivery] = []
@@ -143,12 +144,8 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
             outcomes[delivery.pk] = delivery.status
         if attempts:
             WebhookAttempt.objects.bulk_create(attempts)
-        if changed:
-            WebhookDelivery.objects.bulk_update(changed, ATTEMPT_FIELDS)
-        if cut_off:
-            WebhookDelivery.objects.bulk_update(
-                cut_off, ["status", "next_attempt_at", "enqueued_at", "last_error", "updated"]
-            )
+        if changed or cut_off:
+            _update_deliveries(changed + cut_off)
         for pk, countdown in retries:
             transaction.on_commit(
                 lambda pk=pk, countdown=countdown: queue_deliveries([pk], countdown=countdown),
@@ -159,6 +156,32 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
             transaction.on_commit(lambda: queue_deliveries(again), robust=True)
     _record_health(sent)
     return outcomes
+
+
+def _update_deliveries(deliveries: list[WebhookDelivery]) -> None:
+    """Write the ``ATTEMPT_FIELDS`` of the deliveries in one UPDATE: on PostgreSQL from arrays
+    of the new values (``bulk_update``'s ``CASE`` per field and row cost more CPU to build than
+    the sends of the batch)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        WebhookDelivery.objects.bulk_update(deliveries, ATTEMPT_FIELDS)
+        return
+    meta = WebhookDelivery._meta
+    fields = [meta.pk] + [meta.get_field(name) for name in ATTEMPT_FIELDS]
+    columns = [connection.ops.quote_name(field.column) for field in fields]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
+    sql = (
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} AS d SET {assignments}"  # noqa: S608
+        f" FROM unnest({arrays}) AS v({', '.join(columns)}) WHERE d.{columns[0]} = v.{columns[0]}"
+    )
+    params = [
+        [field.get_db_prep_save(getattr(d, field.attname), connection) for d in deliveries]
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        # Only the model's own table, columns and types enter the SQL text; values are bound.
+        cursor.execute(sql, params)
 
 
 def _cut_off(endpoint: WebhookEndpoint) -> str:
