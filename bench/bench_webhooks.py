@@ -216,6 +216,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--paced-seconds", type=float, default=15)
+    parser.add_argument(
+        "--paced-rate", type=float, default=0, help="events/s (default: half the burst's rate)"
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
@@ -252,7 +255,7 @@ def main() -> None:
             results["burst_succeeded"] = done
             # the paced phase runs at half what the burst showed the workers can do
             burst_rate = done / max(time.time() - min(burst.values()), 1e-9)
-            rate = max(5.0, min(burst_rate, 1000.0) / 2)
+            rate = args.paced_rate or max(5.0, min(burst_rate, 1000.0) / 2)
             print(f"paced: {rate:.0f} events/s for {args.paced_seconds:.0f} s ...", flush=True)
             paced = publish_paced(partners, rate=rate, seconds=args.paced_seconds)
             done_all, _ = wait_delivered(done + len(paced), timeout=60)
