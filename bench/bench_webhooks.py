@@ -162,6 +162,25 @@ def latencies(committed: dict[str, float], arrivals: list[tuple[str, float]]) ->
     }
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group ``pgid`` (the
+    Celery worker started in a session of its own: its main process and its pool's children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # after the command: state, ppid, pgrp, ..., utime (12th), stime (13th)
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def direct_baseline(url: str, seconds: float = 3.0) -> dict:
     """The receiver hit from here, one fresh connection per POST (as the sender does), in a
     few threads: the most the receiver and the loopback allow this way."""
@@ -197,6 +216,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--paced-seconds", type=float, default=15)
+    parser.add_argument(
+        "--paced-rate", type=float, default=0, help="events/s (default: half the burst's rate)"
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
@@ -222,16 +244,18 @@ def main() -> None:
         with common.running(worker):
             common.wait_celery(broker, worker)
             print(f"burst: {args.events:,} events in transactions of {args.batch} ...", flush=True)
+            cpu_before = group_cpu_seconds(worker.popen.pid)
             started = time.time()
             burst = publish_burst(partners, events=args.events, batch=args.batch)
             published_in = time.time() - started
             done, _ = wait_delivered(args.events, timeout=max(120, args.events / 20))
+            results["burst_worker_cpu_s"] = group_cpu_seconds(worker.popen.pid) - cpu_before
             print(f"  {done:,} delivered", flush=True)
             results["burst_published_s"] = published_in
             results["burst_succeeded"] = done
             # the paced phase runs at half what the burst showed the workers can do
             burst_rate = done / max(time.time() - min(burst.values()), 1e-9)
-            rate = max(5.0, min(burst_rate, 1000.0) / 2)
+            rate = args.paced_rate or max(5.0, min(burst_rate, 1000.0) / 2)
             print(f"paced: {rate:.0f} events/s for {args.paced_seconds:.0f} s ...", flush=True)
             paced = publish_paced(partners, rate=rate, seconds=args.paced_seconds)
             done_all, _ = wait_delivered(done + len(paced), timeout=60)
@@ -316,6 +340,7 @@ def render(r: dict) -> str:
         ],
     ]
     a = r["attempts"]
+    cpu_per_1000 = r["burst_worker_cpu_s"] / max(b["delivered"], 1) * 1000
     return "\n".join(
         [
             f"`bench/bench_webhooks.py` on {r['date']}, {m['nproc']} CPUs ({m['cpu_model']}), "
@@ -347,6 +372,9 @@ def render(r: dict) -> str:
             f"from {r['direct']['threads']} threads of this process over fresh connections (one "
             "per POST, as the sender opens). The burst's events were written at "
             f"{f(b['published_per_s'])} events/s, so the queue, not the writer, set the pace. "
+            f"The worker (all its processes) used {f(r['burst_worker_cpu_s'])} CPU seconds for "
+            f"the burst, {f(cpu_per_1000, 2)} s per 1,000 deliveries (a figure the machine's "
+            "load moves less than the rate). "
             f"Attempts recorded: {a['attempts']:,} ({a['failed_attempts']} failed), mean send "
             f"{f(a['mean_send_ms'] or 0)} ms as the worker timed it; deliveries by status: "
             f"{', '.join(f'{k} {v:,}' for k, v in a['deliveries'].items())}.",

@@ -286,7 +286,10 @@ def event_publish_many(
         from partners.webhooks.services import queue_deliveries
 
         delivery_ids = [delivery.pk for delivery in deliveries]
+        endpoint_ids = [delivery.endpoint_id for delivery in deliveries]
         # robust: a broker that is down must not turn the committed change into an error; the
-        # sweeper queues these deliveries later.
-        transaction.on_commit(lambda: queue_deliveries(delivery_ids), robust=True)
+        # sweeper queues these deliveries later. One send task per batch of an endpoint's.
+        transaction.on_commit(
+            lambda: queue_deliveries(delivery_ids, endpoint_ids=endpoint_ids), robust=True
+        )
     return created

@@ -1,7 +1,7 @@
 """Celery tasks of webhooks, all on the ``webhooks`` queue (see CELERY_TASK_ROUTES).
 
 Their names (``partners.tasks.*``) are those beat and queued messages use, kept from when the
-tasks lived in ``partners/tasks.py``. Both take ids or nothing, re-read the database and are
+tasks lived in ``partners/tasks.py``. They take ids or nothing, re-read the database and are
 safe to run twice.
 """
 
@@ -20,8 +20,22 @@ from partners.webhooks import services
     time_limit=90,
 )
 def deliver_webhook(delivery_id: str) -> str:
-    """Send one webhook delivery if it is pending and due (a no-op otherwise)."""
+    """Send one webhook delivery if it is pending and due (a no-op otherwise).
+
+    No longer queued (``deliver_webhooks`` is); kept for the messages already in the queue."""
     return services.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(
+    name="partners.tasks.deliver_webhooks",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def deliver_webhooks(delivery_ids: list[str]) -> dict[str, str]:
+    """Send a batch of one endpoint's deliveries, each if it is pending and due, in order."""
+    return services.webhook_deliveries_send(delivery_ids=delivery_ids)
 
 
 @shared_task(name="partners.tasks.sweep_webhook_deliveries", acks_late=True, ignore_result=True)

@@ -519,3 +519,171 @@ class TestRobustness:
         assert out.getvalue().strip() == "1"
         delivery.refresh_from_db()
         assert delivery.status == "succeeded"
+
+
+def publish_many(partner, count: int) -> list[Event]:
+    """``count`` events for the partner in one committed transaction."""
+    from partners.events import event_publish_many
+
+    with transaction.atomic():
+        return event_publish_many(
+            events=[
+                ("order.paid", f"ord_{n}", {"id": f"ord_{n}"}, [partner.pk]) for n in range(count)
+            ]
+        )
+
+
+class TestBatches:
+    def test_a_batch_costs_the_statements_of_one_send(
+        self, host_app, make_receiver, django_assert_num_queries
+    ):
+        # one locked read, one INSERT of the attempts, one UPDATE of the deliveries, the
+        # endpoint's health (and the test transaction's savepoint and its release)
+        receiver = make_receiver(keep_alive=True)
+        endpoint = make_endpoint(host_app, receiver.url)
+        receiver.secrets = [endpoint.secret]
+        events = publish_many(host_app, 5)
+        ids = [delivery_of(event, endpoint).pk for event in events]
+
+        with django_assert_num_queries(6):
+            outcomes = services.webhook_deliveries_send(delivery_ids=ids)
+
+        assert outcomes == dict.fromkeys(ids, "succeeded")
+        assert [r.event_id for r in receiver.received] == [e.pk for e in events]  # in order
+        assert all(r.verified_with == [endpoint.secret] for r in receiver.received)
+        assert len({r.peer for r in receiver.received}) == 1  # one kept connection
+        for delivery in WebhookDelivery.objects.filter(pk__in=ids):
+            assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (
+                "succeeded",
+                1,
+                200,
+            )
+            assert (delivery.next_attempt_at, delivery.enqueued_at) == (None, None)
+            assert delivery.updated >= delivery.last_attempt_at
+        assert WebhookAttempt.objects.filter(delivery__in=ids, succeeded=True).count() == 5
+
+        # run again (a redelivered message): nothing is sent
+        with django_assert_num_queries(3):
+            again = services.webhook_deliveries_send(delivery_ids=ids)
+        assert again == dict.fromkeys(ids, "already_succeeded")
+        assert len(receiver.received) == 5
+
+    def test_failures_in_a_batch_each_get_their_retry(self, host_app, make_receiver, settings):
+        settings.WEBHOOK_RETRY_SCHEDULE = [60]
+        down = make_receiver(status=500)
+        endpoint = make_endpoint(host_app, down.url)
+        ids = [delivery_of(event, endpoint).pk for event in publish_many(host_app, 3)]
+
+        outcomes = services.webhook_deliveries_send(delivery_ids=ids)
+
+        assert outcomes == dict.fromkeys(ids, "pending")
+        for delivery in WebhookDelivery.objects.filter(pk__in=ids):
+            assert (delivery.attempt_count, delivery.last_status_code) == (1, 500)
+            assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=40)
+        endpoint.refresh_from_db()
+        assert endpoint.failing_since is not None and endpoint.status == "enabled"
+
+    def test_publishing_queues_one_task_per_batch_of_an_endpoint(
+        self, host_app, brand, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from partners.webhooks import tasks
+        from partners.webhooks.services import queueing
+
+        monkeypatch.setattr(queueing, "BATCH_SIZE", 4)
+        queued: list[list[str]] = []
+        monkeypatch.setattr(
+            tasks.deliver_webhooks, "apply_async", lambda args, **kw: queued.append(args[0])
+        )
+        first = make_endpoint(host_app, "https://93.184.216.34/a")
+        second = make_endpoint(host_app, "https://93.184.216.34/b")
+
+        with django_capture_on_commit_callbacks(execute=True):
+            events = publish_many(host_app, 6)
+
+        def ids(endpoint, part):
+            return [delivery_of(event, endpoint).pk for event in events[part]]
+
+        assert sorted(queued) == sorted(
+            [
+                ids(first, slice(0, 4)),
+                ids(first, slice(4, 6)),
+                ids(second, slice(0, 4)),
+                ids(second, slice(4, 6)),
+            ]
+        )
+
+    def test_a_batch_past_its_time_sends_the_rest_in_another_task(
+        self, host_app, receiver, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from partners.webhooks.services import deliveries
+
+        monkeypatch.setattr(deliveries, "BATCH_SECONDS", 0.0)
+        endpoint = make_endpoint(host_app, receiver.url)
+        ids = [delivery_of(event, endpoint).pk for event in publish_many(host_app, 3)]
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            outcomes = services.webhook_deliveries_send(delivery_ids=ids)
+
+        # one send at least per batch, then the rest is queued again after the commit
+        assert outcomes == {ids[0]: "succeeded", ids[1]: "queued_again", ids[2]: "queued_again"}
+        assert len(receiver.received) == 1
+        assert WebhookDelivery.objects.get(pk=ids[1]).attempt_count == 0
+        monkeypatch.setattr(deliveries, "BATCH_SECONDS", 60.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            for callback in callbacks:
+                callback()  # eager here: the queued batch runs in this process
+        assert [r.event_id for r in receiver.received][1:] == [
+            WebhookDelivery.objects.get(pk=pk).event_id for pk in ids[1:]
+        ]
+        assert set(WebhookDelivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {
+            "succeeded"
+        }
+
+    def test_after_a_410_nothing_more_of_the_batch_goes_to_that_endpoint(
+        self, host_app, make_receiver
+    ):
+        gone = make_receiver(status=410)
+        endpoint = make_endpoint(host_app, gone.url)
+        ids = [delivery_of(event, endpoint).pk for event in publish_many(host_app, 3)]
+
+        outcomes = services.webhook_deliveries_send(delivery_ids=ids)
+
+        assert outcomes == {
+            ids[0]: "failed",
+            ids[1]: "endpoint_disabled",
+            ids[2]: "endpoint_disabled",
+        }
+        assert len(gone.received) == 1
+        endpoint.refresh_from_db()
+        assert endpoint.status == "disabled"
+        rest = WebhookDelivery.objects.filter(pk__in=ids[1:])
+        assert {(d.status, d.attempt_count) for d in rest} == {("failed", 0)}
+
+    def test_a_batch_for_a_suspended_partner_sends_nothing(self, host_app, receiver):
+        from partners.models import Partner
+
+        endpoint = make_endpoint(host_app, receiver.url)
+        ids = [delivery_of(event, endpoint).pk for event in publish_many(host_app, 2)]
+        Partner.objects.filter(pk=host_app.pk).update(status="suspended")
+
+        outcomes = services.webhook_deliveries_send(delivery_ids=ids)
+
+        assert outcomes == dict.fromkeys(ids, "partner_suspended")
+        assert receiver.received == []
+        assert {
+            (d.status, d.last_error, d.attempt_count)
+            for d in WebhookDelivery.objects.filter(pk__in=ids)
+        } == {("failed", "partner suspended", 0)}
+
+    def test_the_old_one_delivery_task_still_runs_queued_messages(self, host_app, receiver):
+        from livecommerce.celery import app
+        from partners.webhooks.tasks import deliver_webhook
+
+        endpoint = make_endpoint(host_app, receiver.url)
+        delivery = delivery_of(publish(partners=[host_app]), endpoint)
+
+        assert {"partners.tasks.deliver_webhook", "partners.tasks.deliver_webhooks"} <= set(
+            app.tasks
+        )
+        assert deliver_webhook(delivery.pk) == "succeeded"
+        assert [r.event_id for r in receiver.received] == [delivery.event_id]

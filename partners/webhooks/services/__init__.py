@@ -1,18 +1,20 @@
 """Writes for webhooks: endpoints, secret rotation, sending a delivery, retries and the sweeper.
 
 Modules: ``endpoints`` (an endpoint's life, its health, test sends and replays),
-``deliveries`` (one send of a delivery, a partner's retry, the sweeper) and ``queueing``
-(handing deliveries to the send task, or to the sweeper when the broker is away).
+``deliveries`` (sending a batch of deliveries, a partner's retry, the sweeper) and
+``queueing`` (handing deliveries to the send task, or to the sweeper when the broker is away).
 
-Locks, in the only order they are taken: a delivery row (held by the worker while it sends),
-then nothing else; an endpoint row (``FOR NO KEY UPDATE``, so publishing events, which inserts
-deliveries referencing it, never waits), then its pending delivery rows. A worker records the
+Locks, in the only order they are taken: delivery rows (a batch of one endpoint's, taken in one
+statement and held by the worker while it sends), then nothing else; an endpoint row (``FOR NO
+KEY UPDATE``, so publishing events, which inserts deliveries referencing it, never waits), then
+its pending delivery rows. A worker records the
 outcome of a send and only afterwards, in a transaction of its own, updates the endpoint's
 health, so the two orders never meet.
 """
 
 from partners.webhooks.services.deliveries import (
     next_retry_delay,
+    webhook_deliveries_send,
     webhook_deliveries_sweep,
     webhook_delivery_attempt,
     webhook_delivery_retry,
@@ -33,6 +35,7 @@ __all__ = [
     "TestSend",
     "next_retry_delay",
     "queue_deliveries",
+    "webhook_deliveries_send",
     "webhook_deliveries_sweep",
     "webhook_delivery_attempt",
     "webhook_delivery_retry",

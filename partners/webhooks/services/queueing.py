@@ -13,12 +13,21 @@ from partners.webhooks.models import WebhookDelivery
 # deliveries, released to the sweeper, go out on its first round once the broker is back.
 BROKER_PAUSE = 30.0  # seconds
 _broker_failed_at: float | None = None
+# Deliveries of one endpoint sent by one task: one transaction, one locked read, one INSERT of
+# the attempts and one UPDATE of the deliveries for them all, over one kept connection.
+BATCH_SIZE = 50
 
 
 def queue_deliveries(
-    delivery_ids: list[str], *, countdown: float | None = None, sweeping: bool = False
+    delivery_ids: list[str],
+    *,
+    endpoint_ids: list[str] | None = None,
+    countdown: float | None = None,
+    sweeping: bool = False,
 ) -> None:
-    """Queue the send task for each delivery (called after commit).
+    """Queue the send task for the deliveries (called after commit): one task per batch of up
+    to ``BATCH_SIZE`` deliveries of one endpoint (``endpoint_ids``: each delivery's endpoint,
+    in the same order; without it the deliveries are taken as one endpoint's), in order.
 
     If the broker cannot take them (or failed moments ago), the deliveries are left to the
     sweeper (``enqueued_at`` cleared) and, for a failure now, the error is raised to the
@@ -29,14 +38,28 @@ def queue_deliveries(
     if paused and not sweeping:
         _leave_to_sweeper(delivery_ids)
         return
-    for done, delivery_id in enumerate(delivery_ids):
+    batches = _batches(delivery_ids, endpoint_ids)
+    for done, batch in enumerate(batches):
         try:
-            tasks.deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+            tasks.deliver_webhooks.apply_async(args=[batch], countdown=countdown)
         except Exception:
             _broker_failed_at = monotonic()
-            _leave_to_sweeper(delivery_ids[done:])
+            _leave_to_sweeper([pk for rest in batches[done:] for pk in rest])
             raise
     _broker_failed_at = None
+
+
+def _batches(delivery_ids: list[str], endpoint_ids: list[str] | None) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for delivery_id, endpoint_id in zip(
+        delivery_ids, endpoint_ids or [""] * len(delivery_ids), strict=True
+    ):
+        groups.setdefault(endpoint_id, []).append(delivery_id)
+    return [
+        ids[start : start + BATCH_SIZE]
+        for ids in groups.values()
+        for start in range(0, len(ids), BATCH_SIZE)
+    ]
 
 
 def _leave_to_sweeper(delivery_ids: list[str]) -> None:
