@@ -16,7 +16,8 @@ client sends):
 
 1. baseline, pgbench: ``bench/pgbench_order.sql``, the writes of one order created and paid as
    one SQL transaction, with the same number of clients, before anything else runs;
-2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn;
+2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn (which
+   runs with ``DJANGO_SETTINGS_MODULE=bench.settings``, production's plus that endpoint);
 3. ``POST /orders`` alone (two products from the show), then ``POST /orders/{id}/pay`` alone
    on the orders just placed: each call's own requests/s and latency;
 4. the rush: each client places an order and pays it, again and again: orders/s;
@@ -54,6 +55,8 @@ PRODUCT_PREFIX = "prd_bench_"
 PRICE = 1999  # minor units (USD)
 SHIPPING, TAX = "4.99", "3.20"
 PGBENCH_SCRIPT = common.ROOT / "bench" / "pgbench_order.sql"
+# Production's settings plus the minimal endpoint (bench/settings.py, bench/urls.py).
+BENCH_SETTINGS = "bench.settings"
 
 # Targets from issue 10 (ratios measured in the same run).
 TARGET_CALL_RATIO = 0.40  # create and pay, each, of the minimal endpoint's requests/s
@@ -603,8 +606,8 @@ def main() -> None:
     common.create_database(DB_NAME)
     # The bench process queues to the worker's broker too: the in-process order's webhooks
     # leave through Redis as they do from gunicorn, instead of being sent inline (eager).
-    os.environ["BENCH_ENDPOINTS"] = "true"  # the minimal endpoint, for the in-process timing
-    common.setup_django(DB_NAME, broker_db=REDIS_DB)
+    # bench.settings: production's plus the minimal endpoint, for the in-process timing.
+    common.setup_django(DB_NAME, broker_db=REDIS_DB, settings_module=BENCH_SETTINGS)
     common.migrate()
     common.flush_redis(REDIS_DB)
 
@@ -655,7 +658,7 @@ def measure(args, data: dict, variables: dict) -> dict:
         **common.SERVICE_ENV,
         "DATABASE_URL": f"{common.DB_HOST}/{DB_NAME}",
         "CELERY_BROKER_URL": broker,
-        "BENCH_ENDPOINTS": "true",
+        "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS,  # the minimal endpoint is mounted there
     }
     web = common.gunicorn(port=port, env=env, workers=args.workers, threads=args.threads)
     worker = common.celery_worker(env=env, concurrency=args.celery_concurrency)

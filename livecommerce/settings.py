@@ -209,8 +209,6 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT",
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Seconds a client is asked to wait (Retry-After) when the database or broker is unreachable.
 SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
-# Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
-BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # Failed API authentications per client address (partners/throttling.py); over it, 429.
 FAILED_AUTH_RATE = env.str("FAILED_AUTH_RATE", default="20/min")
