@@ -582,7 +582,7 @@ PROJECT_PACKAGES = ("livecommerce/", "partners/", "orders/", "commissions/")
 
 
 def _is_project(frame: str) -> bool:
-    # py-spy shortens paths to the package: "order_create (orders/services/orders.py:40)"
+    # py-spy shortens paths to the package: "order_create (orders/services/placing.py:40)"
     match = re.match(r".* \((.*?):?\d*\)$", frame)
     path = match.group(1) if match else ""
     return path.replace(str(common.ROOT) + "/", "").startswith(PROJECT_PACKAGES)
