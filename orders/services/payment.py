@@ -28,31 +28,18 @@ def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) 
     Every refusal (expired, a move the status table refuses, the amount, no plan in force) is
     decided before the first write, so the transaction needs no savepoint: a refusal leaves the
     block having written nothing and is raised after it. The order, its lines and the plans are
-    read once; the answer is the representation the ``order.paid`` event carries.
+    read once; the order row is locked by the UPDATE that marks it paid (``_claimed``); the
+    answer is the representation the ``order.paid`` event carries.
     """
     refusal = None
     with transaction.atomic(savepoint=False):
-        order = lock_order(order)
         try:
-            move, paid, terms = _payment_checked(order, amount)
+            order, from_status, paid, terms = _claimed(order, amount, payment_reference)
         except (AppError, AppValidationError) as error:
             refusal = error
         else:
             application, lines = commission_services.commission_terms_apply(
                 order=order, terms=terms, save_order=False
-            )
-            from_status = order.status
-            order.status = move.target
-            order.paid_at = timezone.now()
-            order.payment_reference = payment_reference
-            order.save(
-                update_fields=[
-                    "status",
-                    "paid_at",
-                    "payment_reference",
-                    "commission_plan_id",
-                    "updated",
-                ]
             )
             commission_services.ledger_post_sale(order=order, application=application, lines=lines)
             order.representation = record_order_event(
@@ -69,6 +56,54 @@ def order_pay(*, order: Order, amount: str, payment_reference: str, actor: str) 
     if refusal is not None:
         raise refusal
     return order
+
+
+def _claimed(order: Order, amount: str, payment_reference: str):
+    """Lock ``order``'s row and mark it paid, or raise the refusal having written nothing;
+    returns the order as saved, the status it was paid from, the amount and the commission
+    terms.
+
+    The checks are made first on the caller's copy (read in this request, without a lock), then
+    ONE conditional UPDATE marks the row paid only if it is still in the status checked and not
+    past its ``expires_at``: the UPDATE takes the row lock, waits for a transaction holding it
+    and re-reads the row it committed, so a cancel or an expiry that won the race leaves it
+    updating nothing. In that case, or when the copy is refused, the decision is made again on
+    the locked row, as ``lock_order`` then the checks would make it: the outcome is the one a
+    payment deciding under the lock from the start has (a pending order's lines and total do
+    not change while it is pending, so the terms read before the lock are those after it).
+    """
+    try:
+        move, paid, terms = _payment_checked(order, amount)
+    except (AppError, AppValidationError):
+        pass  # the copy may lag behind the row: decided again under the lock below
+    else:
+        from_status = order.status
+        now = timezone.now()
+        changes = {
+            "status": move.target,
+            "paid_at": now,
+            "payment_reference": payment_reference,
+            "commission_plan_id": terms.plan.pk,
+            "updated": now,
+        }
+        still = Order.objects.filter(pk=order.pk, status=from_status)
+        if from_status == OrderStatus.PENDING_PAYMENT:
+            still = still.exclude(expires_at__lte=now)
+        if still.update(**changes):
+            for field, value in changes.items():
+                setattr(order, field, value)
+            return order, from_status, paid, terms
+    order = lock_order(order)
+    move, paid, terms = _payment_checked(order, amount)
+    from_status = order.status
+    order.status = move.target
+    order.paid_at = timezone.now()
+    order.payment_reference = payment_reference
+    order.commission_plan_id = terms.plan.pk
+    order.save(
+        update_fields=["status", "paid_at", "payment_reference", "commission_plan_id", "updated"]
+    )
+    return order, from_status, paid, terms
 
 
 def _payment_checked(order: Order, amount: str):

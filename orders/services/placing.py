@@ -6,7 +6,7 @@ products cannot deadlock), just before the one statement that writes the order, 
 history and its events.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,7 +28,6 @@ MAX_ORDER_TOTAL = 10**18
 """Bound on an order's total in minor units, well inside PostgreSQL's bigint."""
 
 
-@transaction.atomic
 def order_create(
     *,
     host_app: Partner,
@@ -54,14 +53,58 @@ def order_create(
     concurrent buyers of the last units can never oversell (409 ``insufficient_inventory``, with
     how many units are ``available``). Taking a product's last units publishes
     ``product.sold_out`` in this transaction.
+
+    On PostgreSQL every refusal is decided before the first write (the inventory is taken all or
+    nothing, by one statement): the block needs no savepoint, and a refusal leaves it having
+    written nothing and is raised after it, so the caller's transaction (the request's, which
+    keeps the idempotent answer) stays usable. Elsewhere (SQLite) a product found short after
+    others' units were taken rolls them back with the block's savepoint.
     """
+    all_or_nothing = transaction.get_connection().vendor == "postgresql"
+    refusal = None
+    with transaction.atomic(savepoint=not all_or_nothing):
+        try:
+            return _place(
+                take=_take_all_or_nothing if all_or_nothing else _take_each,
+                host_app=host_app,
+                lines=lines,
+                live_session_id=live_session_id,
+                buyer_reference=buyer_reference,
+                buyer_email=buyer_email,
+                shipping_address=shipping_address,
+                shipping_amount=shipping_amount,
+                tax_amount=tax_amount,
+                actor=actor,
+            )
+        except (AppError, AppValidationError) as error:
+            if not all_or_nothing:
+                raise
+            refusal = error
+    raise refusal
+
+
+def _place(
+    *,
+    take: Callable[[Mapping[str, int], Mapping[str, int]], dict[str, tuple[int, int]]],
+    host_app: Partner,
+    lines: Sequence[Mapping],
+    live_session_id: str | None,
+    buyer_reference: str,
+    buyer_email: str,
+    shipping_address: dict | None,
+    shipping_amount: str,
+    tax_amount: str,
+    actor: str,
+) -> Order:
+    """``order_create``'s work; ``take`` takes the units (``_take_all_or_nothing`` or
+    ``_take_each``)."""
     quantities: dict[str, int] = {}
     first_index: dict[str, int] = {}
     for index, line in enumerate(lines):
         first_index.setdefault(line["product"], index)
         quantities[line["product"]] = quantities.get(line["product"], 0) + line["quantity"]
 
-    # Read without a lock: the inventory is taken at the end by a conditional UPDATE per product.
+    # Read without a lock: the inventory is taken at the end by a conditional UPDATE (``take``).
     products = list(
         Product.objects.filter(pk__in=quantities)
         .filter(Product.objects.partner_filter(host_app))
@@ -151,7 +194,7 @@ def order_create(
     # The writes: the inventory first (each product's row lock taken last thing before the one
     # statement that writes the order, its lines, its history and its events), then that
     # statement; a product that sold out meanwhile refuses the order with nothing written.
-    stock_changed(_take_inventory(quantities, first_index))
+    stock_changed(take(quantities, first_index))
     order.representation = record_order_event(
         order,
         type="created",
@@ -172,14 +215,48 @@ def _insufficient(product_id: str, available: int, quantities, first_index) -> N
     )
 
 
-def _take_inventory(
+def _take_all_or_nothing(
+    quantities: Mapping[str, int], first_index: Mapping[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Take every product's units in ONE statement (PostgreSQL), all or none: the product rows
+    are locked in id order (``ORDER BY ... FOR UPDATE``, so two orders sharing products cannot
+    deadlock), and the units are taken only if every product has that many left, so concurrent
+    buyers of the last units can never oversell. Returns product id -> (units before, units
+    after); raises 409 ``insufficient_inventory`` (the first short product in id order, with the
+    units ``available``) having taken nothing."""
+    ids = sorted(quantities)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH wanted AS (SELECT * FROM unnest(%s::text[], %s::integer[]) AS w(id, quantity)),"
+            " locked AS MATERIALIZED (SELECT p.id, p.inventory, w.quantity"
+            " FROM orders_product AS p JOIN wanted AS w ON w.id = p.id"
+            " ORDER BY p.id FOR UPDATE OF p),"
+            " taken AS (UPDATE orders_product AS p"
+            " SET inventory = p.inventory - l.quantity, updated = %s"
+            " FROM locked AS l WHERE p.id = l.id"
+            " AND NOT EXISTS (SELECT 1 FROM locked WHERE inventory < quantity)"
+            " RETURNING p.id, p.inventory)"
+            " SELECT l.id, l.inventory, t.inventory FROM locked AS l"
+            " LEFT JOIN taken AS t ON t.id = l.id ORDER BY l.id",
+            [ids, [quantities[pid] for pid in ids], timezone.now()],
+        )
+        rows = {pid: (before, after) for pid, before, after in cursor.fetchall()}
+    for product_id in ids:
+        before, after = rows.get(product_id, (0, None))
+        if after is None and before < quantities[product_id]:
+            _insufficient(product_id, before, quantities, first_index)
+    return rows
+
+
+def _take_each(
     quantities: Mapping[str, int], first_index: Mapping[str, int]
 ) -> dict[str, tuple[int, int]]:
     """Take each product's units with one conditional UPDATE, in product id order (so two
     orders sharing products cannot deadlock): it takes the row lock, and takes the units only if
     that many are left, so concurrent buyers of the last units can never oversell. Returns
     product id -> (units before, units after); raises 409 ``insufficient_inventory`` (with the
-    units ``available``) when a product has fewer left, which rolls the order back."""
+    units ``available``) when a product has fewer left, which rolls the order back (the
+    caller's savepoint)."""
     changes = {}
     now = timezone.now()
     with connection.cursor() as cursor:
