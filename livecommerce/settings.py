@@ -127,6 +127,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default (docs/benchmarks.md, analysis, says what each measured). DATABASE_POOL=true:
+    # Django's own pool of psycopg 3 connections in each process (psycopg-pool), sized
+    # DATABASE_POOL_MIN_SIZE..DATABASE_POOL_MAX_SIZE, a request waiting at most
+    # DATABASE_POOL_TIMEOUT seconds for one; a pool needs CONN_MAX_AGE 0 (the pool keeps them).
+    # DATABASE_SERVER_SIDE_BINDING=true: psycopg binds parameters on the server (prepared
+    # statements after a few executions of the same text).
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DATABASE_POOL", default=False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        _db_options["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        _db_options["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
