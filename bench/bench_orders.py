@@ -16,12 +16,21 @@ client sends):
 
 1. baseline, pgbench: ``bench/pgbench_order.sql``, the writes of one order created and paid as
    one SQL transaction, with the same number of clients, before anything else runs;
-2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn;
+2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn (which
+   runs with ``DJANGO_SETTINGS_MODULE=bench.settings``, production's plus that endpoint);
 3. ``POST /orders`` alone (two products from the show), then ``POST /orders/{id}/pay`` alone
    on the orders just placed: each call's own requests/s and latency;
 4. the rush: each client places an order and pays it, again and again: orders/s;
 5. the same at half that rate, paced: the latency a client sees when the service keeps up;
-6. a py-spy profile of the gunicorn workers during a further rush (not timed).
+6. a py-spy profile of the gunicorn workers during a further rush (not timed);
+7. the hot SKU, with ``--hot-clients`` clients (64) placing and paying one-unit orders: all of
+   one product, then the same rush spread over the show's 20 products (orders/s of each);
+8. a drop of ``--drop-units`` units (2,000) of one product, bought by those clients until each
+   is told ``409 insufficient_inventory``; what sold is counted in the database afterwards.
+
+Each phase also reads the gunicorn workers' CPU time from ``/proc`` (CPU per call under load).
+The database options of ``livecommerce/settings.py`` (``DATABASE_POOL``,
+``DATABASE_SERVER_SIDE_BINDING``) apply when set in this process's environment.
 
 Prints the tables, saves ``bench/results/orders.json`` and, with ``--write-docs``, replaces
 the "Order rush" and "Profile of the order path" sections of docs/benchmarks.md.
@@ -54,6 +63,11 @@ PRODUCT_PREFIX = "prd_bench_"
 PRICE = 1999  # minor units (USD)
 SHIPPING, TAX = "4.99", "3.20"
 PGBENCH_SCRIPT = common.ROOT / "bench" / "pgbench_order.sql"
+HOT_PRODUCT = f"{PRODUCT_PREFIX}hot"  # one product all the hot rush's clients buy
+DROP_PRODUCT = f"{PRODUCT_PREFIX}drop"  # the drop's ``--drop-units`` units
+TARGET_HOT_RATIO = 0.50  # the hot rush's orders/s, of the spread rush's (issue 14)
+# Production's settings plus the minimal endpoint (bench/settings.py, bench/urls.py).
+BENCH_SETTINGS = "bench.settings"
 
 # Targets from issue 10 (ratios measured in the same run).
 TARGET_CALL_RATIO = 0.40  # create and pay, each, of the minimal endpoint's requests/s
@@ -64,7 +78,7 @@ TARGET_PGBENCH_RATIO = 0.10  # orders/s (create + pay) of pgbench's transactions
 # --- Data -------------------------------------------------------------------------------------
 
 
-def prepare(receiver_url: str, clients: int) -> dict:
+def prepare(receiver_url: str, clients: int, drop_units: int = 0) -> dict:
     """The partners, catalog, live show, plan, keys and webhook endpoint; their ids and keys."""
     from django.utils import timezone
 
@@ -102,13 +116,31 @@ def prepare(receiver_url: str, clients: int) -> dict:
             )
             for n in range(1, PRODUCTS + 1)
         ]
+        + [
+            # The hot-SKU phases: one product everyone buys, and a drop of ``drop_units``.
+            Product(
+                id=product_id,
+                brand=brand,
+                sku=product_id,
+                title=product_id,
+                category="beauty",
+                price=PRICE,
+                currency="USD",
+                inventory=inventory,
+            )
+            for product_id, inventory in ((HOT_PRODUCT, 1_000_000_000), (DROP_PRODUCT, drop_units))
+        ]
     )
     session = live_session_create(
         producer=host_app,
         title="Bench live show",
         scheduled_start=timezone.now(),
         creator_id=creator.pk,
-        product_ids=[f"{PRODUCT_PREFIX}{n:03d}" for n in range(1, PRODUCTS + 1)],
+        product_ids=[
+            *(f"{PRODUCT_PREFIX}{n:03d}" for n in range(1, PRODUCTS + 1)),
+            HOT_PRODUCT,
+            DROP_PRODUCT,
+        ],
     )
     live_session_start(session=session, actor=host_app)
     keys = [api_key_create(name=f"bench {n}", partner=host_app)[1] for n in range(clients)]
@@ -122,6 +154,18 @@ def prepare(receiver_url: str, clients: int) -> dict:
         "plan": plan.pk,
         "endpoint": endpoint.pk,
         "keys": keys,
+    }
+
+
+def single_line_body(n: int, session: str, product_id: str) -> dict:
+    """An order of one unit of ``product_id`` (the hot-SKU phases)."""
+    return {
+        "lines": [{"product": product_id, "quantity": 1}],
+        "live_session": session,
+        "buyer": {"reference": f"viewer-{n}", "email": "viewer@example.com"},
+        "shipping_address": {"line1": "1 Main St", "city": "Austin", "country": "US"},
+        "shipping_amount": SHIPPING,
+        "tax_amount": TAX,
     }
 
 
@@ -385,11 +429,20 @@ class Phase:
         }
 
 
-def run_clients(phase: Phase, *, clients: int, duration: float, iteration, pace: float = 0.0):
+def run_clients(
+    phase: Phase,
+    *,
+    clients: int,
+    duration: float,
+    iteration,
+    pace: float = 0.0,
+    stop: threading.Event | None = None,
+):
     """``clients`` threads calling ``iteration(session, client, phase)`` until the deadline.
 
     With ``pace`` (seconds), each client starts an iteration every ``pace`` seconds at most
-    (staggered), so the clients together offer a fixed rate instead of all they can.
+    (staggered), so the clients together offer a fixed rate instead of all they can. With
+    ``stop``, the clients also end once it is set.
     """
     import requests
 
@@ -405,7 +458,7 @@ def run_clients(phase: Phase, *, clients: int, duration: float, iteration, pace:
                 now = time.monotonic()
                 if pace and next_start > now:
                     time.sleep(next_start - now)
-                if time.monotonic() >= phase.started + duration:
+                if time.monotonic() >= phase.started + duration or (stop and stop.is_set()):
                     return
                 next_start = max(next_start + pace, time.monotonic()) if pace else 0.0
                 try:
@@ -427,6 +480,60 @@ def run_clients(phase: Phase, *, clients: int, duration: float, iteration, pace:
     phase.ended = time.monotonic()
     phase.client_cpu_s = time.process_time() - cpu_before
     return phase
+
+
+def _error_code(response) -> str:
+    try:
+        return response.json()["errors"][0]["code"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
+def drop_in_database() -> dict:
+    """What the drop sold, counted in the database (not from the answers): the units on order
+    lines, the orders and those paid, and the product's inventory left."""
+    from django.db import connections
+    from django.db.models import Sum
+
+    from orders.models import Order, OrderLine, Product
+
+    lines = OrderLine.objects.filter(product_id=DROP_PRODUCT)
+    orders = Order.objects.filter(lines__product_id=DROP_PRODUCT).distinct()
+    counted = {
+        "units_on_orders": lines.aggregate(units=Sum("quantity"))["units"] or 0,
+        "orders": orders.count(),
+        "paid_orders": orders.filter(status="paid").count(),
+        "inventory_left": Product.objects.values_list("inventory", flat=True).get(pk=DROP_PRODUCT),
+    }
+    connections.close_all()
+    return counted
+
+
+def workers_cpu_s(master_pid: int) -> float:
+    """CPU seconds (user + system) the gunicorn master's workers have used so far, from
+    ``/proc``: per call under load, the figure the requests/s of a 2-core machine follow."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Fields after the command name (which may hold spaces): state, ppid, ...
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def database_options() -> dict[str, str]:
+    """The database options of this run (``livecommerce/settings.py``), from the environment."""
+    return {
+        name: os.environ.get(name, "")
+        for name in ("DATABASE_POOL", "DATABASE_POOL_MAX_SIZE", "DATABASE_SERVER_SIDE_BINDING")
+        if os.environ.get(name)
+    }
 
 
 def timed_post(session, phase: Phase, call: str, url: str, body: dict, headers: dict):
@@ -579,7 +686,7 @@ PROJECT_PACKAGES = ("livecommerce/", "partners/", "orders/", "commissions/")
 
 
 def _is_project(frame: str) -> bool:
-    # py-spy shortens paths to the package: "order_create (orders/services/orders.py:40)"
+    # py-spy shortens paths to the package: "order_create (orders/services/placing.py:40)"
     match = re.match(r".* \((.*?):?\d*\)$", frame)
     path = match.group(1) if match else ""
     return path.replace(str(common.ROOT) + "/", "").startswith(PROJECT_PACKAGES)
@@ -596,6 +703,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help=">1: gthread workers")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--profile-seconds", type=int, default=15)
+    parser.add_argument(
+        "--hot-clients", type=int, default=64, help="the hot-SKU and drop phases' clients; 0: none"
+    )
+    parser.add_argument("--drop-units", type=int, default=2000, help="0: no drop")
+    parser.add_argument("--drop-timeout", type=float, default=300)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
@@ -603,14 +715,14 @@ def main() -> None:
     common.create_database(DB_NAME)
     # The bench process queues to the worker's broker too: the in-process order's webhooks
     # leave through Redis as they do from gunicorn, instead of being sent inline (eager).
-    os.environ["BENCH_ENDPOINTS"] = "true"  # the minimal endpoint, for the in-process timing
-    common.setup_django(DB_NAME, broker_db=REDIS_DB)
+    # bench.settings: production's plus the minimal endpoint, for the in-process timing.
+    common.setup_django(DB_NAME, broker_db=REDIS_DB, settings_module=BENCH_SETTINGS)
     common.migrate()
     common.flush_redis(REDIS_DB)
 
     receiver = common.Receiver("orders-receiver")
     try:
-        data = prepare(receiver.url, args.clients)
+        data = prepare(receiver.url, args.clients, args.drop_units)
         warm = in_process_order(data)
         cpu = cpu_per_call(data)
         variables = pgbench_variables(data, warm)
@@ -655,7 +767,7 @@ def measure(args, data: dict, variables: dict) -> dict:
         **common.SERVICE_ENV,
         "DATABASE_URL": f"{common.DB_HOST}/{DB_NAME}",
         "CELERY_BROKER_URL": broker,
-        "BENCH_ENDPOINTS": "true",
+        "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS,  # the minimal endpoint is mounted there
     }
     web = common.gunicorn(port=port, env=env, workers=args.workers, threads=args.threads)
     worker = common.celery_worker(env=env, concurrency=args.celery_concurrency)
@@ -667,7 +779,10 @@ def measure(args, data: dict, variables: dict) -> dict:
         counter = iter(range(1, 10**9))
 
         def headers(client: int) -> dict:
-            return {"Authorization": f"Bearer {keys[client]}", "Idempotency-Key": uuid.uuid4().hex}
+            return {
+                "Authorization": f"Bearer {keys[client % len(keys)]}",
+                "Idempotency-Key": uuid.uuid4().hex,
+            }
 
         def ping(session, client, phase):
             timed_post(session, phase, "ping", f"{base}/api/v1/_bench/ping-insert", {}, {})
@@ -715,14 +830,27 @@ def measure(args, data: dict, variables: dict) -> dict:
             if order is not None:
                 pay_one(session, client, phase, order["id"], order["total"])
 
-        def run(name, iteration, duration=args.duration, pace=0.0):
-            print(f"{name}: {args.clients} clients, {duration:.0f} s ...", flush=True)
+        def run(name, iteration, duration=args.duration, pace=0.0, clients=args.clients, stop=None):
+            print(f"{name}: {clients} clients, {duration:.0f} s ...", flush=True)
+            cpu_before = workers_cpu_s(web.popen.pid)
             phase = run_clients(
-                Phase(name), clients=args.clients, duration=duration, iteration=iteration, pace=pace
+                Phase(name),
+                clients=clients,
+                duration=duration,
+                iteration=iteration,
+                pace=pace,
+                stop=stop,
             )
+            server_cpu_s = workers_cpu_s(web.popen.pid) - cpu_before
             calls = {call: phase.summary(call) for call in phase.latencies}
             for call, summary in calls.items():
                 print(f"  {call}: {json.dumps(summary)}", flush=True)
+            answered = sum(sum(phase.statuses[call].values()) for call in calls)
+            print(
+                f"  gunicorn workers' CPU: {server_cpu_s:.2f} s,"
+                f" {server_cpu_s * 1000 / max(answered, 1):.2f} ms per call",
+                flush=True,
+            )
             if phase.errors:
                 print(f"  errors: {Counter(phase.errors).most_common(3)}")
             return {
@@ -730,6 +858,8 @@ def measure(args, data: dict, variables: dict) -> dict:
                 "errors": len(phase.errors),
                 "exceptions": dict(phase.statuses.get("exception", {})),
                 "client_cpu_s": phase.client_cpu_s,
+                "server_cpu_s": server_cpu_s,
+                "server_cpu_ms_per_call": server_cpu_s * 1000 / max(answered, 1),
                 "seconds": phase.ended - phase.started,
             }
 
@@ -762,7 +892,98 @@ def measure(args, data: dict, variables: dict) -> dict:
         profiler.join()
         if results.get("profile_ok"):
             results["profile"] = summarise_profile(raw)
+
+        # The hot SKU: single-line orders (create + pay) by ``--hot-clients`` clients, all of
+        # one product, then the same rush spread over the show's 20 products.
+        def single(product_of):
+            def iteration(session, client, phase):
+                body = single_line_body(next(counter), data["session"], product_of(client))
+                response = timed_post(
+                    session, phase, "create", f"{base}/api/v1/orders", body, headers(client)
+                )
+                if response.status_code != 201:
+                    phase.errors.append(f"create {response.status_code}: {response.text[:200]}")
+                    return
+                order = response.json()
+                pay_one(session, client, phase, order["id"], order["total"])
+
+            return iteration
+
+        def sampled(name, iteration, **kwargs):
+            sampler = ActivitySampler()
+            sampler.start()
+            try:
+                result = run(name, iteration, **kwargs)
+            finally:
+                sampler.stop.set()
+                sampler.join()
+            result["activity"] = sampler.summary()
+            return result
+
+        if args.hot_clients:
+            spread_rngs = [random.Random(1000 + n) for n in range(args.hot_clients)]
+            results["hot"] = {
+                "hot": sampled(
+                    "hot rush: one product",
+                    single(lambda client: HOT_PRODUCT),
+                    clients=args.hot_clients,
+                ),
+                "spread": sampled(
+                    f"spread rush: {PRODUCTS} products",
+                    single(
+                        lambda client: (
+                            f"{PRODUCT_PREFIX}{spread_rngs[client].randrange(1, PRODUCTS + 1):03d}"
+                        )
+                    ),
+                    clients=args.hot_clients,
+                ),
+            }
+        if args.drop_units and args.hot_clients:
+            # The drop: ``--drop-units`` units of one product, bought (create + pay, one unit an
+            # order) by ``--hot-clients`` clients, each until it is told the product is gone.
+            sold_out: set[int] = set()
+            everyone_told = threading.Event()
+            refusals: Counter = Counter()
+            refusals_lock = threading.Lock()
+
+            def buy_the_drop(session, client, phase):
+                if client in sold_out:
+                    time.sleep(0.01)
+                    return
+                body = single_line_body(next(counter), data["session"], DROP_PRODUCT)
+                response = timed_post(
+                    session, phase, "create", f"{base}/api/v1/orders", body, headers(client)
+                )
+                if response.status_code == 201:
+                    order = response.json()
+                    pay_one(session, client, phase, order["id"], order["total"])
+                    return
+                code = _error_code(response)
+                with refusals_lock:
+                    refusals[f"{response.status_code} {code}"] += 1
+                    if response.status_code == 409 and code == "insufficient_inventory":
+                        sold_out.add(client)
+                        if len(sold_out) == args.hot_clients:
+                            everyone_told.set()
+                    else:
+                        phase.errors.append(f"create {response.status_code}: {response.text[:200]}")
+
+            results["drop"] = sampled(
+                f"drop of {args.drop_units:,} units",
+                buy_the_drop,
+                duration=args.drop_timeout,
+                clients=args.hot_clients,
+                stop=everyone_told,
+            )
+            results["drop"].update(
+                units=args.drop_units,
+                refusals=dict(refusals),
+                clients_told=len(sold_out),
+                database=drop_in_database(),
+            )
+            print(f"  drop: {json.dumps(results['drop']['database'])} {dict(refusals)}")
         results["gunicorn"] = {"workers": args.workers, "threads": args.threads}
+        results["database_options"] = database_options()
     return results
 
 
@@ -968,6 +1189,129 @@ def render(r: dict) -> str:
         f"Client process CPU during the rush: {r['rush']['client_cpu_s']:.1f} s of "
         f"{r['rush']['seconds']:.1f} s (the load generator shares the {m['nproc']} CPUs).",
     ]
+    if "server_cpu_ms_per_call" in r["rush"]:
+        lines += [
+            "",
+            "gunicorn workers' CPU per call under load (`/proc`, user + system, over each phase): "
+            + "; ".join(
+                f"{label} {r[phase]['server_cpu_ms_per_call']:.1f} ms"
+                for phase, label in (
+                    ("ping", "the minimal endpoint"),
+                    ("create", "`POST /orders`"),
+                    ("pay", "`POST /orders/{id}/pay`"),
+                    ("rush", "rush (create + pay, per call)"),
+                )
+            )
+            + ". Database options: "
+            + (", ".join(f"`{k}={v}`" for k, v in r.get("database_options", {}).items()) or "none")
+            + ".",
+        ]
+    if r.get("hot") or r.get("drop"):
+        lines += ["", render_hot(r)]
+    return "\n".join(lines)
+
+
+def hot_figures(r: dict) -> dict | None:
+    """The hot-SKU phases' headline figures (also for bench/summary.py); None if not run."""
+    hot = r.get("hot")
+    drop = r.get("drop")
+    if not hot and not drop:
+        return None
+    figures: dict = {}
+    if hot:
+        figures["hot_per_s"] = hot["hot"]["calls"]["pay"]["per_s"]
+        figures["spread_per_s"] = hot["spread"]["calls"]["pay"]["per_s"]
+        figures["ratio"] = figures["hot_per_s"] / max(figures["spread_per_s"], 1e-9)
+    if drop:
+        counted = drop["database"]
+        created = drop["calls"]["create"]["statuses"].get("201", 0)
+        others = {k: v for k, v in drop["refusals"].items() if k != "409 insufficient_inventory"}
+        figures.update(
+            units=drop["units"],
+            sold_answers=created,
+            sold_counted=counted["units_on_orders"],
+            inventory_left=counted["inventory_left"],
+            told=drop["refusals"].get("409 insufficient_inventory", 0),
+            other_refusals=sum(others.values()),
+            exact=(
+                counted["units_on_orders"] == drop["units"] == created
+                and counted["inventory_left"] == 0
+                and not others
+                and not drop["errors"]
+            ),
+        )
+    return figures
+
+
+def render_hot(r: dict) -> str:
+    """The hot SKU against the spread rush, and the drop, beside each other."""
+    f = common.fmt
+    figures = hot_figures(r)
+    clients = r["config"]["hot_clients"]
+    rows = []
+    for key, label in (("spread", f"spread over {PRODUCTS} products"), ("hot", "one product")):
+        phase = (r.get("hot") or {}).get(key)
+        if phase:
+            create, pay = phase["calls"]["create"], phase["calls"]["pay"]
+            rows.append(
+                [
+                    f"rush, {label}",
+                    f"{f(pay['per_s'])} orders/s",
+                    f"{f(create['p50_ms'])} / {f(create['p99_ms'])}",
+                    f"{f(pay['p50_ms'])} / {f(pay['p99_ms'])}",
+                    f"{phase['activity'].get('waiting for a row lock', 0.0):.1f}",
+                    create["errors"] + pay["errors"] + phase["errors"],
+                ]
+            )
+    drop = r.get("drop")
+    if drop:
+        create, pay = drop["calls"]["create"], drop["calls"].get("pay", {})
+        rows.append(
+            [
+                f"drop of {drop['units']:,} units",
+                f"{f(pay.get('calls', 0) / max(drop['seconds'], 1e-9))} orders/s",
+                f"{f(create['p50_ms'])} / {f(create['p99_ms'])}",
+                f"{f(pay.get('p50_ms', float('nan')))} / {f(pay.get('p99_ms', float('nan')))}",
+                f"{drop['activity'].get('waiting for a row lock', 0.0):.1f}",
+                drop["errors"],
+            ]
+        )
+    lines = [
+        f"**Hot SKU** ({clients} clients, each placing one-unit orders and paying them, no think "
+        f"time, {r['config']['duration']:.0f} s per rush; the same run and gunicorn):",
+        "",
+        common.table(
+            [
+                "what",
+                "throughput",
+                "create p50 / p99 ms",
+                "pay p50 / p99 ms",
+                "connections waiting for a row lock",
+                "errors",
+            ],
+            rows,
+            "lrrrrr",
+        ),
+    ]
+    if figures and "ratio" in figures:
+        lines += [
+            "",
+            f"One product's rush is {figures['ratio']:.0%} of the spread rush's orders/s "
+            f"(target ≥ 50%: {_verdict(figures['ratio'] >= TARGET_HOT_RATIO)}).",
+        ]
+    if figures and "units" in figures:
+        counted = drop["database"]
+        refusals = ", ".join(f"{n:,} `{k}`" for k, n in sorted(drop["refusals"].items()))
+        lines += [
+            "",
+            f"The drop: {figures['sold_answers']:,} orders placed (201) for {figures['units']:,} "
+            f"units; counted in the database afterwards: {counted['units_on_orders']:,} units on "
+            f"order lines, {counted['orders']:,} orders ({counted['paid_orders']:,} paid), "
+            f"{counted['inventory_left']:,} units left. Refused: {refusals or 'none'}; every "
+            f"one of the {drop['clients_told']} clients was told `409 insufficient_inventory`, "
+            f"in {drop['seconds']:.1f} s. Exactly {figures['units']:,} sold: "
+            f"{_verdict(figures['exact'])}.",
+        ]
     return "\n".join(lines)
 
 

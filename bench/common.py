@@ -42,9 +42,13 @@ SERVICE_ENV = {
 }
 
 
-def setup_django(db_name: str, *, broker_db: int | None = None) -> None:
-    """Point this process at its own database (and Redis database index) and start Django."""
+def setup_django(
+    db_name: str, *, broker_db: int | None = None, settings_module: str = "livecommerce.settings"
+) -> None:
+    """Point this process at its own database (and Redis database index) and start Django with
+    ``settings_module`` (``bench.settings`` adds the order rush's baseline endpoint)."""
     os.environ.update(SERVICE_ENV)
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     os.environ["DATABASE_URL"] = f"{DB_HOST}/{db_name}"
     if broker_db is None:
         os.environ.pop("CELERY_BROKER_URL", None)

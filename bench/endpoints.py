@@ -1,11 +1,12 @@
 """The order rush's baseline: a minimal DRF endpoint, in the same service, that inserts one row.
 
-Routed only when ``BENCH_ENDPOINTS=true`` (off by default, see ``livecommerce/urls.py``) and
-left out of the OpenAPI schema: ``POST /api/v1/_bench/ping-insert`` takes a small JSON body and
-inserts one row, answering 201 with its id. It runs through everything a request in this
-service runs through (the middleware stack, DRF's parsing, rendering and exception handling,
-the idempotency middleware's checks) but no authentication, permission or throttling, and no
-business logic: the cost of "a Django REST request that writes one row" on this machine.
+Routed only by the bench settings (``bench/settings.py``, whose URL conf is ``bench/urls.py``;
+production's ``livecommerce/urls.py`` never imports it) and left out of the OpenAPI schema:
+``POST /api/v1/_bench/ping-insert`` takes a small JSON body and inserts one row, answering 201
+with its id. It runs through everything a request in this service runs through (the middleware
+stack, DRF's parsing, rendering and exception handling, the idempotency middleware's checks) but
+no authentication, permission or throttling, and no business logic: the cost of "a Django
+REST request that writes one row" on this machine.
 
 The row goes into an existing small table instead of a model of its own: an
 ``IdempotencyRecord`` (a table of a dozen columns and two indexes, like most of the service's),

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
+from bench.bench_orders import hot_figures
 
 ORDER = [
     "Summary",
@@ -154,6 +155,30 @@ def summary(sections: dict[str, str]) -> str:
                 _met(ratio >= 0.1),
             ],
         ]
+        hot = hot_figures(orders)
+        if hot and "ratio" in hot:
+            rows.append(
+                [
+                    "Order rush",
+                    f"hot SKU at {orders['config']['hot_clients']} clients: one product's "
+                    "orders/s vs the rush spread over 20",
+                    f"{hot['ratio']:.0%} ({f(hot['hot_per_s'])} vs {f(hot['spread_per_s'])})",
+                    "≥ 50%",
+                    _met(hot["ratio"] >= 0.5),
+                ]
+            )
+        if hot and "units" in hot:
+            rows.append(
+                [
+                    "Order rush",
+                    f"a drop of {hot['units']:,} units sells exactly {hot['units']:,} "
+                    "(counted in the database), every other buyer 409",
+                    f"{hot['sold_counted']:,} sold, {hot['inventory_left']:,} left, "
+                    f"{hot['told']:,} told 409, {hot['other_refusals']:,} other refusals",
+                    "exactly",
+                    _met(hot["exact"]),
+                ]
+            )
     settlement = settlement_figures(sections.get("Settlement", ""))
     if settlement:
         rows += [

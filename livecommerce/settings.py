@@ -127,6 +127,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default (docs/benchmarks.md, analysis, says what each measured). DATABASE_POOL=true:
+    # Django's own pool of psycopg 3 connections in each process (psycopg-pool), sized
+    # DATABASE_POOL_MIN_SIZE..DATABASE_POOL_MAX_SIZE, a request waiting at most
+    # DATABASE_POOL_TIMEOUT seconds for one; a pool needs CONN_MAX_AGE 0 (the pool keeps them).
+    # DATABASE_SERVER_SIDE_BINDING=true: psycopg binds parameters on the server (prepared
+    # statements after a few executions of the same text).
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DATABASE_POOL", default=False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        _db_options["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        _db_options["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -209,8 +225,6 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT",
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Seconds a client is asked to wait (Retry-After) when the database or broker is unreachable.
 SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
-# Routes bench/endpoints.py's baseline endpoint (bench/run_all.sh); off in any deployment.
-BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # Failed API authentications per client address (partners/throttling.py); over it, 429.
 FAILED_AUTH_RATE = env.str("FAILED_AUTH_RATE", default="20/min")

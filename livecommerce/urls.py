@@ -1,6 +1,5 @@
 """URLs: the API under ``/api/v1/``, its schema and docs, health, metrics and the admin."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import (
@@ -31,11 +30,6 @@ urlpatterns = [
     # Anything else is a JSON 404 in the contract's format, in DEBUG too.
     re_path(r"^", errors.handler404),
 ]
-
-if settings.BENCH_ENDPOINTS:  # bench/run_all.sh's baseline endpoint; never on by default
-    from bench.endpoints import PingInsertView
-
-    urlpatterns.insert(0, path("api/v1/_bench/ping-insert", PingInsertView.as_view()))
 
 handler400 = "livecommerce.errors.handler400"
 handler403 = "livecommerce.errors.handler403"

@@ -114,12 +114,12 @@ def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
 
     Every entry is checked first and one that does not balance raises ``UnbalancedEntry`` with
     nothing written. The entries go in with one ``INSERT ... ON CONFLICT DO NOTHING`` (no
-    savepoint, no read first) and their lines with one ``bulk_create``; an idempotency key
-    already posted (before, or by a concurrent transaction, which the insert waits for) returns
-    that entry, or raises ``IdempotencyKeyConflict`` if it was another kind of posting or
-    another order's. The lines copy their order's parties (host app, brand, creator,
-    fulfillment partner, live session) so that reports and balances aggregate over
-    ``LedgerLine`` alone.
+    savepoint, no read first) and their lines with them (one statement on PostgreSQL, see
+    ``_insert_new``); an idempotency key already posted (before, or by a concurrent
+    transaction, which the insert waits for) returns that entry, or raises
+    ``IdempotencyKeyConflict`` if it was another kind of posting or another order's. The lines
+    copy their order's parties (host app, brand, creator, fulfillment partner, live session) so
+    that reports and balances aggregate over ``LedgerLine`` alone.
     """
     checked = [
         (
@@ -155,8 +155,11 @@ def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
         )
         for spec, _ in checked
     ]
-    inserted = _insert_new(rows)
-    LedgerLine.objects.bulk_create(
+    created = LedgerEntry._meta.get_field("created")
+    for entry in rows:
+        entry.created = created.pre_save(entry, True)  # the lines copy it
+    inserted = _insert_new(
+        rows,
         [
             LedgerLine(
                 entry=entry,
@@ -173,9 +176,8 @@ def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
                 **_order_dimensions(spec.order),
             )
             for entry, (spec, postings) in zip(rows, checked, strict=True)
-            if entry.pk in inserted
             for p in postings
-        ]
+        ],
     )
     posted = {entry.idempotency_key: entry for entry in rows if entry.pk in inserted}
     missing = [spec for spec, _ in checked if spec.idempotency_key not in posted]
@@ -193,22 +195,61 @@ def ledger_post_many(*, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
     return [posted[spec.idempotency_key] for spec, _ in checked]
 
 
-def _insert_new(rows: list[LedgerEntry]) -> set[str]:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of the entries: the ids inserted (an
-    entry whose idempotency key is taken is skipped)."""
+def _insert_new(rows: list[LedgerEntry], lines: list[LedgerLine]) -> set[str]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of the entries, and the ``lines`` of
+    those inserted (an entry whose idempotency key is taken is skipped, its lines with it): the
+    ids inserted. On PostgreSQL ONE statement: the lines' INSERT is a second CTE keeping the rows
+    whose entry the first inserted (Django's own INSERT of the lines as its source)."""
     connection = transaction.get_connection()
+    qn = connection.ops.quote_name
     fields = [f for f in LedgerEntry._meta.concrete_fields if not getattr(f, "db_returning", False)]
     query = InsertQuery(LedgerEntry, on_conflict=OnConflict.IGNORE)
-    query.insert_values(fields, rows, raw=False)  # sets ``created`` on each row
+    query.insert_values(fields, rows, raw=True)  # ``created`` is set already
     [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    sql = f"{sql} RETURNING {qn('id')}"
+    of_inserted = None
+    if connection.vendor == "postgresql":
+        of_inserted = _lines_of_inserted(lines, connection)
+    if of_inserted is not None:
+        lines_sql, lines_params = of_inserted
+        sql = f"WITH e AS ({sql}), l AS ({lines_sql}) SELECT {qn('id')} FROM e"  # noqa: S608
+        params = [*params, *lines_params]
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name('id')}", params)
+        # Only Django's own INSERTs enter the text; every value is a parameter.
+        cursor.execute(sql, params)
         inserted = {row[0] for row in cursor.fetchall()}
     for row in rows:
         if row.pk in inserted:
             row._state.adding = False
             row._state.db = connection.alias
+    if of_inserted is None:
+        LedgerLine.objects.bulk_create([line for line in lines if line.entry_id in inserted])
     return inserted
+
+
+def _lines_of_inserted(lines: list[LedgerLine], connection) -> tuple[str, list] | None:
+    """Django's INSERT of ``lines`` turned into an INSERT of those whose entry is in the CTE
+    ``e``: its row source (``SELECT * FROM UNNEST(...)``, typed arrays) becomes a subquery
+    filtered on ``entry_id``. None when Django writes another shape (then the caller inserts
+    the lines with ``bulk_create``)."""
+    if not lines:
+        return None
+    qn = connection.ops.quote_name
+    fields = [f for f in LedgerLine._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    query = InsertQuery(LedgerLine)
+    query.insert_values(fields, lines, raw=False)
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    columns = ", ".join(qn(f.column) for f in fields)
+    head = f"INSERT INTO {qn(LedgerLine._meta.db_table)} ({columns}) "
+    if not sql.startswith(head + "SELECT * FROM UNNEST("):  # noqa: S608 (names, no values)
+        return None
+    source = sql[len(head) :]
+    entry = qn(LedgerLine._meta.get_field("entry").column)
+    return (
+        f"{head}SELECT * FROM ({source}) AS u ({columns})"  # noqa: S608 (values are params)
+        f" WHERE u.{entry} IN (SELECT {qn('id')} FROM e)",
+        list(params),
+    )
 
 
 def _same_entry(entry: LedgerEntry, *, kind: str, order: Order | None) -> LedgerEntry:

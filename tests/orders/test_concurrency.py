@@ -8,6 +8,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from commissions.models import CommissionApplication, LedgerEntry
+from livecommerce import money
 from orders.models import Order, OrderEvent, OrderLine, Product, Refund
 from orders.services import order_expire_due
 from partners.models import Event
@@ -209,3 +211,45 @@ def test_two_expiry_runs_at_once_expire_each_order_once(host_client, brand):
     assert Event.objects.filter(type="order.expired").count() == 40
     product.refresh_from_db()
     assert product.inventory == 100
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_pay_racing_an_expiry_and_a_cancel_of_a_pending_order_leaves_one_outcome(
+    attempt, roles, product
+):
+    """The payment locks the order by the UPDATE that marks it paid, after reading it without
+    a lock: an expiry or a cancel that wins the race leaves that UPDATE nothing to change, and
+    the payment is refused, with nothing of it written."""
+    order_id = place_order(roles["host_app"], product)["id"]
+    Order.objects.filter(pk=order_id).update(expires_at=timezone.now() + timedelta(seconds=1))
+    total = Order.objects.get(pk=order_id).total
+
+    def pay():
+        return fresh(roles["host_app"]).post(
+            f"/api/v1/orders/{order_id}/pay",
+            {"amount": money.to_decimal_string(total, "USD"), "payment_reference": "pi_race"},
+            format="json",
+        )
+
+    def cancel():
+        return act(fresh(roles["host_app"]), order_id, "cancel")
+
+    def expire():
+        return order_expire_due(now=timezone.now() + timedelta(seconds=2))
+
+    paid, _, _ = race(pay, cancel, expire)
+
+    order = Order.objects.get(pk=order_id)
+    sales = LedgerEntry.objects.filter(order_id=order_id, kind="sale").count()
+    applications = CommissionApplication.objects.filter(order_id=order_id).count()
+    if paid.status_code == 200:
+        assert order.paid_at is not None
+        assert (sales, applications) == (1, 1)
+        assert order.status in ("paid", "canceled")  # a cancel after the payment refunds it
+    else:
+        assert paid.status_code == 409
+        assert codes(paid)[0] in ("invalid_transition", "order_expired")
+        assert (sales, applications) == (0, 0)
+        assert order.paid_at is None
+        assert order.status in ("canceled", "expired")
+    assert OrderEvent.objects.filter(order_id=order_id, type="paid").count() == sales
