@@ -32,12 +32,13 @@ from partners.choices import PartnerKind, StaffRole
 class Move:
     """One row of the table: the statuses an action starts from, where it leads, who may do it.
 
-    ``target`` is None for a refund: the order keeps its status until everything is refunded.
+    A refund's ``target`` (``refunded``) is reached only when everything is refunded; a partial
+    refund keeps the order's status.
     An action with no ``partners`` and no ``staff`` is done by the service itself.
     """
 
     sources: frozenset[str]
-    target: str | None
+    target: str
     partners: tuple[str, ...] = ()
     staff: tuple[str, ...] = ()
 
@@ -74,7 +75,7 @@ ORDER_MOVES: dict[str, Move] = {
                 OrderStatus.COMPLETED,
             }
         ),
-        None,
+        OrderStatus.REFUNDED,
         partners=(PartnerKind.HOST_APP, PartnerKind.FULFILLMENT),
         staff=(StaffRole.OPS, StaffRole.FINANCE),
     ),

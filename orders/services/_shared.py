@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 
 from orders.models import Order, OrderEvent, OrderLine, Product
 from orders.payloads import order_payload as build_order_payload
+from orders.services.stock import stock_changed
 from partners.events import event_publish_many, stamp
 
 SYSTEM_ACTOR = "system"
@@ -75,8 +76,6 @@ def restock_lines(lines: Sequence[OrderLine], units: Mapping[str, int]) -> None:
     after the order row (the caller holds it), like every other path that locks both. A product
     that comes back from zero publishes ``product.back_in_stock``.
     """
-    from orders.services.stock import stock_changed
-
     per_product: dict[str, int] = {}
     changed = []
     for line in lines:

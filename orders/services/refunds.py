@@ -8,7 +8,6 @@ from commissions import services as commission_services
 from livecommerce import money
 from livecommerce.api import parse_amount
 from livecommerce.errors import AppError, AppValidationError
-from orders.choices import OrderStatus
 from orders.models import Order, OrderLine, Refund, RefundLine
 from orders.services._shared import lock_order, record_order_event, restock_lines
 from orders.status import order_move
@@ -171,7 +170,7 @@ def refund_create(
     units); amount refunds cover merchandise first, then shipping, then tax.
     """
     order = lock_order(order)
-    order_move("refund", order.status)
+    move = order_move("refund", order.status)
     from_status = order.status
     order_lines = list(order.lines.all())
     if lines is not None:
@@ -194,7 +193,7 @@ def refund_create(
         actor=actor,
     )
     if order.refunded_amount == order.total:
-        order.status = OrderStatus.REFUNDED
+        order.status = move.target  # refunded: the table's move, reached when all is refunded
     order.save(
         update_fields=[
             "status",
