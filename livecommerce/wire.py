@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from livecommerce.money import to_decimal_string
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 AMOUNT_SCHEMA = {
     "type": "string",
@@ -33,7 +32,8 @@ def timestamp(moment: datetime | None) -> str | None:
     """``moment`` as the API writes every time: RFC 3339, UTC, microseconds, ``Z``."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    # The one format string is REST_FRAMEWORK's DATETIME_FORMAT (settings), which serializers use.
+    return moment.astimezone(UTC).strftime(api_settings.DATETIME_FORMAT)
 
 
 @extend_schema_field(AMOUNT_SCHEMA)
