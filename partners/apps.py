@@ -8,3 +8,4 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         from partners import schema  # noqa: F401  registers the OpenAPI auth extension
+        from partners.webhooks import tasks  # noqa: F401  registers the send task by its name

@@ -19,6 +19,7 @@ from partners.least_data import redact
 from partners.models import Event, EventRecipient, Partner
 from partners.webhooks.choices import WebhookEndpointStatus
 from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
+from partners.webhooks.queueing import queue_deliveries
 
 _created_field = serializers.DateTimeField()
 
@@ -283,8 +284,6 @@ def event_publish_many(
             )
     _write(created, recipients, deliveries, connection, rows)
     if deliveries:
-        from partners.webhooks.services import queue_deliveries
-
         delivery_ids = [delivery.pk for delivery in deliveries]
         endpoint_ids = [delivery.endpoint_id for delivery in deliveries]
         # robust: a broker that is down must not turn the committed change into an error; the

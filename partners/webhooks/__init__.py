@@ -4,7 +4,8 @@ Modules: ``models`` (endpoints, deliveries, attempts; registered by ``partners.m
 the app label ``partners``), ``choices`` (statuses and event names), ``conf`` (delivery
 settings), ``url_policy`` (which URLs may be called), ``signing`` (secrets and signatures),
 ``sending`` (one HTTP POST, over a kept connection), ``services`` (writes: ``endpoints``,
-``deliveries``, ``queueing``), ``selectors`` (reads), ``filters``, ``tasks`` (the send task and
-the sweeper), ``api`` (serializers and views), ``examples`` (an example of each event type).
+``deliveries``), ``queueing`` (handing deliveries to the send task), ``selectors`` (reads),
+``filters``, ``tasks`` (the send task and the sweeper), ``api`` (serializers and views),
+``examples`` (an example of each event type).
 This package's ``__init__`` imports nothing, so that ``partners.models`` may import from it.
 """

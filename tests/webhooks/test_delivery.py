@@ -586,8 +586,7 @@ class TestBatches:
     def test_publishing_queues_one_task_per_batch_of_an_endpoint(
         self, host_app, brand, monkeypatch, django_capture_on_commit_callbacks
     ):
-        from partners.webhooks import tasks
-        from partners.webhooks.services import queueing
+        from partners.webhooks import queueing, tasks
 
         monkeypatch.setattr(queueing, "BATCH_SIZE", 4)
         queued: list[list[str]] = []

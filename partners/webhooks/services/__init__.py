@@ -1,8 +1,9 @@
 """Writes for webhooks: endpoints, secret rotation, sending a delivery, retries and the sweeper.
 
-Modules: ``endpoints`` (an endpoint's life, its health, test sends and replays),
-``deliveries`` (sending a batch of deliveries, a partner's retry, the sweeper) and
-``queueing`` (handing deliveries to the send task, or to the sweeper when the broker is away).
+Modules: ``endpoints`` (an endpoint's life, its health, test sends and replays) and
+``deliveries`` (sending a batch of deliveries, a partner's retry, the sweeper). Handing
+deliveries to the send task is ``partners.webhooks.queueing``, beside this package, since
+publishing events (which the services do) queues through it.
 
 Locks, in the only order they are taken: delivery rows (a batch of one endpoint's, taken in one
 statement and held by the worker while it sends), then nothing else; an endpoint row (``FOR NO
@@ -12,6 +13,7 @@ outcome of a send and only afterwards, in a transaction of its own, updates the 
 health, so the two orders never meet.
 """
 
+from partners.webhooks.queueing import queue_deliveries
 from partners.webhooks.services.deliveries import (
     next_retry_delay,
     webhook_deliveries_send,
@@ -29,7 +31,6 @@ from partners.webhooks.services.endpoints import (
     webhook_endpoint_test,
     webhook_endpoint_update,
 )
-from partners.webhooks.services.queueing import queue_deliveries
 
 __all__ = [
     "TestSend",

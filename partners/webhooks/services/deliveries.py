@@ -17,8 +17,8 @@ from partners.models import Partner
 from partners.webhooks import conf, sending, signing
 from partners.webhooks.choices import WebhookDeliveryStatus, WebhookEndpointStatus
 from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from partners.webhooks.queueing import countdown_allowed, queue_deliveries
 from partners.webhooks.services.endpoints import record_endpoint_health
-from partners.webhooks.services.queueing import countdown_allowed, queue_deliveries
 from partners.webhooks.url_policy import WebhookURLNotAllowed, check_webhook_url
 
 logger = logging.getLogger(__name__)

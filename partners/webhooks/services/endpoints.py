@@ -24,7 +24,7 @@ from partners.webhooks.choices import (
 )
 from partners.webhooks.examples import example_event
 from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
-from partners.webhooks.services.queueing import queue_deliveries
+from partners.webhooks.queueing import queue_deliveries
 from partners.webhooks.url_policy import CheckedURL, WebhookURLNotAllowed, check_webhook_url
 
 logger = logging.getLogger(__name__)

@@ -1,10 +1,17 @@
-"""Handing deliveries to the send task after commit, or to the sweeper when the broker is away."""
+"""Handing deliveries to the send task after commit, or to the sweeper when the broker is away.
+
+Publishing an event (``partners.events``) queues its deliveries here, and the send task
+(``partners.webhooks.tasks``) sends them through ``services``, which publish events in turn; so
+this module names the task instead of importing it, and the import graph has no cycle. The
+partners app imports the tasks module when it is ready, so the task is registered in every
+process, the web processes included (where, without a broker, it runs in-process).
+"""
 
 from time import monotonic
 
 from celery import current_app
 
-from partners.webhooks import conf, tasks
+from partners.webhooks import conf
 from partners.webhooks.choices import WebhookDeliveryStatus
 from partners.webhooks.models import WebhookDelivery
 
@@ -16,6 +23,8 @@ _broker_failed_at: float | None = None
 # Deliveries of one endpoint sent by one task: one transaction, one locked read, one INSERT of
 # the attempts and one UPDATE of the deliveries for them all, over one kept connection.
 BATCH_SIZE = 50
+# The send task, by its registered name (``partners.webhooks.tasks.deliver_webhooks``).
+DELIVER_WEBHOOKS = "partners.tasks.deliver_webhooks"
 
 
 def queue_deliveries(
@@ -39,9 +48,10 @@ def queue_deliveries(
         _leave_to_sweeper(delivery_ids)
         return
     batches = _batches(delivery_ids, endpoint_ids)
+    send = current_app.tasks[DELIVER_WEBHOOKS]
     for done, batch in enumerate(batches):
         try:
-            tasks.deliver_webhooks.apply_async(args=[batch], countdown=countdown)
+            send.apply_async(args=[batch], countdown=countdown)
         except Exception:
             _broker_failed_at = monotonic()
             _leave_to_sweeper([pk for rest in batches[done:] for pk in rest])
