@@ -1,10 +1,9 @@
-"""A settlement as the API and its webhooks show it: one builder for both."""
+"""A settlement as the API and its webhooks show it: one builder for both
+(``SettlementSerializer`` answers with it; ``settlement.*`` events carry it)."""
 
 from typing import Any
 
-from commissions.settlements.models import (
-    Settlement,
-)
+from commissions.settlements.models import Settlement
 from livecommerce import money
 from livecommerce.wire import timestamp
 

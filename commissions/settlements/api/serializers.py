@@ -12,6 +12,7 @@ from commissions.settlements.models import (
     SettlementRunTrigger,
     SettlementStatus,
 )
+from commissions.settlements.payloads import settlement_data
 from livecommerce import money
 from livecommerce.wire import SignedAmountField
 
@@ -87,8 +88,8 @@ class SettlementSerializer(serializers.ModelSerializer):
     net_payout = SignedAmountField(help_text="What is paid to the payee")
     ledger_entry = serializers.CharField(source="entry_id", read_only=True)
     payout_entry = serializers.CharField(source="payout_entry_id", read_only=True, allow_null=True)
-    payout_reference = serializers.SerializerMethodField()
-    failure_reason = serializers.SerializerMethodField()
+    payout_reference = serializers.CharField(read_only=True, allow_null=True)
+    failure_reason = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = Settlement
@@ -117,11 +118,9 @@ class SettlementSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_payout_reference(self, obj: Settlement) -> str | None:
-        return obj.payout_reference or None
-
-    def get_failure_reason(self, obj: Settlement) -> str | None:
-        return obj.failure_reason or None
+    def to_representation(self, instance: Settlement) -> dict:
+        # The fields above document the shape; the one builder makes it (events carry it too).
+        return settlement_data(instance)
 
 
 class SettlementLineSerializer(serializers.ModelSerializer):
