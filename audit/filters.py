@@ -1,7 +1,6 @@
 import django_filters
 
 from audit.models import AuditEntry
-from livecommerce.filters import IsoDateTimeFilter
 
 
 class AuditEntryFilter(django_filters.FilterSet):
@@ -9,8 +8,6 @@ class AuditEntryFilter(django_filters.FilterSet):
     object_type = django_filters.CharFilter(label="partner, apikey, enrollment, commissionplan")
     action = django_filters.CharFilter()
     api_key = django_filters.CharFilter(label="Changes made with this API key")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = AuditEntry

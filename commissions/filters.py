@@ -35,8 +35,6 @@ class LedgerEntryFilter(django_filters.FilterSet):
         method="filter_partner", label="Entries touching this partner's accounts (staff)"
     )
     currency = django_filters.CharFilter()
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = LedgerEntry
@@ -57,8 +55,6 @@ class AdjustmentFilter(django_filters.FilterSet):
     partner = django_filters.CharFilter(field_name="partner_id")
     currency = django_filters.CharFilter()
     kind = django_filters.ChoiceFilter(choices=AdjustmentKind.choices)
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Adjustment

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_record, field_changes
+from audit.services import audit_record, created_changes, field_changes, field_values
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
 from livecommerce.api import check_currency, parse_amount
 from livecommerce.errors import AppError, AppValidationError
@@ -256,7 +256,7 @@ def commission_plan_create(
         actor=actor,
         action="commission_plan.created",
         target=plan,
-        changes={field: (None, getattr(plan, field)) for field in _AUDITED_FIELDS},
+        changes=created_changes(plan, _AUDITED_FIELDS),
     )
     return plan
 
@@ -267,7 +267,7 @@ def commission_plan_update(*, plan: CommissionPlan, actor=None, **fields) -> Com
     was posted; only orders paid from now on see the change. The audit trail records who
     changed which terms, from what to what."""
     plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
-    before = {field: getattr(plan, field) for field in _AUDITED_FIELDS}
+    before = field_values(plan, _AUDITED_FIELDS)
     _apply_fields(plan, dict(fields))
     plan.save()
     audit_record(

@@ -14,11 +14,13 @@ OpenAPI 3.0 requires), and operations are ordered by their tag, as a host app me
 import copy
 import re
 
+from drf_spectacular.plumbing import get_view_model
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from rest_framework import serializers
 
 from livecommerce.errors import ERROR_CODES
+from livecommerce.pagination import has_created_time
 
 
 class ErrorItemSerializer(serializers.Serializer):
@@ -128,28 +130,12 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return examples
 
     def _lists_created_objects(self) -> bool:
-        """A paginated list whose items have a ``created`` time (see CursorPagination)."""
+        """A paginated list of a model with a ``created`` time: CursorPagination applies
+        ``created_after``/``created_before`` to it, so it documents them."""
         if not self._is_paginated_list():
             return False
-        serializer = self.get_response_serializers()
-        if isinstance(serializer, dict):
-            serializer = next(
-                (
-                    value
-                    for key, value in serializer.items()
-                    if (key[0] if isinstance(key, tuple) else key) in (200, "200")
-                    and (not isinstance(key, tuple) or key[1] == "application/json")
-                ),
-                None,
-            )
-        serializer = getattr(serializer, "response", serializer)  # an OpenApiResponse
-        serializer = getattr(serializer, "child", serializer)  # many=True
-        if isinstance(serializer, type):
-            serializer = serializer()
-        try:
-            return "created" in getattr(serializer, "fields", {})
-        except Exception:  # a serializer whose fields need a request or instance
-            return False
+        model = get_view_model(self.view, emit_warnings=False)
+        return model is not None and has_created_time(model)
 
     def _get_pagination_parameters(self):
         parameters = super()._get_pagination_parameters()

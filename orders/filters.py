@@ -2,7 +2,6 @@
 
 import django_filters
 
-from livecommerce.filters import IsoDateTimeFilter
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import LiveSession, Order, Product
 
@@ -35,8 +34,6 @@ class OrderFilter(django_filters.FilterSet):
     host_app = django_filters.CharFilter(field_name="host_app_id")
     creator = django_filters.CharFilter(field_name="creator_id")
     fulfillment_partner = django_filters.CharFilter(field_name="fulfillment_partner_id")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Order

@@ -1,6 +1,5 @@
 import django_filters
 
-from livecommerce.filters import IsoDateTimeFilter
 from partners.choices import PartnerKind, PartnerStatus
 from partners.models import Partner
 
@@ -10,8 +9,6 @@ class PartnerFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=PartnerStatus.choices)
     name = django_filters.CharFilter(lookup_expr="icontains")
     fulfillment_partner = django_filters.CharFilter(field_name="fulfillment_partner_id")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Partner

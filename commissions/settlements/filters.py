@@ -6,7 +6,6 @@ from commissions.settlements.models import (
     SettlementRunStatus,
     SettlementStatus,
 )
-from livecommerce.filters import IsoDateTimeFilter
 
 
 class SettlementFilter(django_filters.FilterSet):
@@ -17,8 +16,6 @@ class SettlementFilter(django_filters.FilterSet):
     period_end = django_filters.DateFilter()
     period_end_after = django_filters.DateFilter(field_name="period_end", lookup_expr="gte")
     period_end_before = django_filters.DateFilter(field_name="period_end", lookup_expr="lte")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Settlement

@@ -1,6 +1,5 @@
 import django_filters
 
-from livecommerce.filters import IsoDateTimeFilter
 from partners.models import Event
 from partners.webhooks.choices import EVENT_TYPES, WebhookDeliveryStatus, WebhookEndpointStatus
 from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -18,8 +17,6 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=WebhookDeliveryStatus.choices)
     event = django_filters.CharFilter(field_name="event_id")
     event_type = django_filters.CharFilter(field_name="event__type")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = WebhookDelivery
@@ -31,8 +28,6 @@ class EventFilter(django_filters.FilterSet):
         help_text="An event type, e.g. " + ", ".join(EVENT_TYPES[:3]) + ", ..."
     )
     object_id = django_filters.CharFilter(help_text="The id of the object the events are about")
-    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Event
