@@ -13,6 +13,10 @@ from rest_framework.settings import api_settings
 
 from livecommerce.money import to_decimal_string
 
+# The earliest time any input may name (a show's start, a plan's terms, ``as_of``): nothing here
+# is older, and a year below 1000 would not render as RFC 3339. Refused with ``min_value``.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
 AMOUNT_SCHEMA = {
     "type": "string",
     "pattern": r"^[0-9]+(\.[0-9]+)?$",

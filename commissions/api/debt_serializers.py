@@ -1,34 +1,23 @@
 """Shapes of adjustments, statements and the ``as_of`` of balances."""
 
-from datetime import UTC, datetime
-
+from django.core.validators import MinValueValidator
 from rest_framework import serializers
 
 from commissions.api.report_serializers import PeriodQuerySerializer
 from commissions.choices import AdjustmentKind, EntryKind
 from commissions.models import Adjustment
-from livecommerce.wire import SignedAmountField
-
-# A moment before 1970 or past 9999 means nothing to a ledger (and would not render).
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+from livecommerce.wire import EARLIEST_TIME, SignedAmountField
 
 
 class AsOfQuerySerializer(serializers.Serializer):
     """``?as_of=<RFC 3339 time>`` (optional) and ``?partner=`` (finance)."""
 
     as_of = serializers.DateTimeField(
-        required=False, help_text="The balances at this moment (RFC 3339), from the ledger"
+        required=False,
+        validators=[MinValueValidator(EARLIEST_TIME)],
+        help_text="The balances at this moment (RFC 3339), from the ledger",
     )
     partner = serializers.CharField(required=False, max_length=64)
-
-    def validate_as_of(self, value: datetime) -> datetime:
-        try:
-            value = value.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise serializers.ValidationError("The time is out of range.", code="invalid") from None
-        if value < _EARLIEST:
-            raise serializers.ValidationError("The time is out of range.", code="invalid")
-        return value
 
 
 class AdjustmentInputSerializer(serializers.Serializer):

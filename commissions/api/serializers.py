@@ -4,19 +4,15 @@ Amounts are integers of minor units inside the service and decimal strings with 
 places on the wire (``livecommerce.money`` converts).
 """
 
-from datetime import UTC, datetime
-
 from django.core.validators import MinValueValidator
 from rest_framework import serializers
 
 from commissions.choices import EntryKind
 from commissions.models import CommissionPlan, LedgerEntry, LedgerLine
 from livecommerce.money import to_decimal_string
-from livecommerce.wire import SignedAmountField
+from livecommerce.wire import EARLIEST_TIME, SignedAmountField
 
 BPS = {"min_value": 0, "max_value": 10_000}
-# A plan before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- Commission plans ----------------------------------------------------------------------------

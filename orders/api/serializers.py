@@ -5,14 +5,12 @@ Input serializers check shape only (types, lengths, required fields); what the v
 Amounts cross the wire as decimal strings and are converted only by ``livecommerce.money``.
 """
 
-from datetime import UTC, datetime
-
 from django.core.validators import MinValueValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from livecommerce.json_input import FreeFormJSONField
-from livecommerce.wire import AMOUNT_SCHEMA, AmountField
+from livecommerce.wire import AMOUNT_SCHEMA, EARLIEST_TIME, AmountField
 from orders.choices import LiveSessionStatus, OrderStatus
 from orders.models import (
     MAX_HOLD_SECONDS,
@@ -30,8 +28,6 @@ from partners.least_data import view_for
 
 MAX_QUANTITY = 10_000
 MAX_INVENTORY = 2_147_483_647  # PostgreSQL integer
-# A show before 1970 means nothing here, and a year below 1000 would not render as RFC 3339.
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @extend_schema_field(AMOUNT_SCHEMA)

@@ -346,6 +346,21 @@ def test_balances_as_of_a_past_moment(parties, finance):
     assert bad.status_code == 400 and bad.json()["errors"][0]["attr"] == "as_of"
 
 
+@pytest.mark.parametrize(
+    ("as_of", "code"),
+    [
+        ("1969-12-31T23:59:59Z", "min_value"),
+        ("0900-07-26T19:43:38.7+22:29", "min_value"),  # found by schemathesis
+        ("0001-01-01T00:00:00+01:00", "overflow"),  # before year 1 in UTC
+    ],
+)
+def test_balances_as_of_before_1970_is_refused_like_every_time_input(finance, as_of, code):
+    response = finance.get("/api/v1/balances", {"as_of": as_of})
+
+    assert response.status_code == 400
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [(code, "as_of")]
+
+
 # --- Settlement catch-up ------------------------------------------------------------------------
 
 
