@@ -117,7 +117,13 @@ class WebhookDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status=WebhookDeliveryStatus.PENDING),
                 name="webhook_delivery_due",
-            )
+            ),
+            # A send task taking along its endpoint's other due deliveries (services.deliveries).
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status=WebhookDeliveryStatus.PENDING),
+                name="webhook_delivery_endpoint_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -140,12 +140,13 @@ class TestSending:
     def test_a_send_reads_once_and_writes_the_attempt_and_the_delivery(
         self, host_app, receiver, django_assert_num_queries
     ):
-        # the delivery with its event, endpoint and partner in one locked read; the attempt;
-        # the delivery's outcome; the endpoint's health (savepoints: the test's transaction)
+        # the delivery with its event, endpoint and partner in one locked read; the endpoint's
+        # other due deliveries (none here); the attempt; the delivery's outcome; the endpoint's
+        # health (savepoints: the test's transaction)
         endpoint = make_endpoint(host_app, receiver.url)
         delivery = delivery_of(publish(partners=[host_app]), endpoint)
 
-        with django_assert_num_queries(6):
+        with django_assert_num_queries(7):
             services.webhook_delivery_attempt(delivery_id=delivery.pk)
 
         assert receiver.wait_for_requests(1)
@@ -471,12 +472,15 @@ class TestSweeper:
         with django_capture_on_commit_callbacks(execute=True):
             queued = services.webhook_deliveries_sweep()
 
-        assert queued == 1
+        assert queued == 1  # only the lost one: fresh's own task is on its way
         lost.refresh_from_db()
         fresh.refresh_from_db()
+        later.refresh_from_db()
         assert lost.status == "succeeded"  # run in this process: no broker in these tests
-        assert fresh.status == "pending" and fresh.attempt_count == 0  # its task is on its way
-        assert [r.event_id for r in receiver.received] == [lost.event_id]
+        # the task sending lost took along its endpoint's other due delivery, not the later one
+        assert fresh.status == "succeeded" and fresh.attempt_count == 1
+        assert later.status == "pending" and later.attempt_count == 0
+        assert [r.event_id for r in receiver.received] == [lost.event_id, fresh.event_id]
 
     def test_the_sweeper_leaves_finished_deliveries_alone(
         self, host_app, receiver, django_capture_on_commit_callbacks
@@ -534,10 +538,41 @@ def publish_many(partner, count: int) -> list[Event]:
 
 
 class TestBatches:
+    def test_a_short_batch_takes_along_its_endpoints_due_backlog(
+        self, host_app, brand, make_receiver
+    ):
+        receiver = make_receiver(keep_alive=True)
+        endpoint = make_endpoint(host_app, receiver.url)
+        other = make_endpoint(brand, receiver.url)
+        # a backlog of single-event tasks that have not run yet (queued, not sent)
+        events = publish_many(host_app, 4)
+        backlog = [delivery_of(event, endpoint).pk for event in events]
+        elsewhere = delivery_of(publish(object_id="ord_b", partners=[brand]), other)
+        WebhookDelivery.objects.filter(pk=backlog[3]).update(
+            next_attempt_at=timezone.now() + timedelta(minutes=5)  # a retry, not yet due
+        )
+
+        outcomes = services.webhook_deliveries_send(delivery_ids=[backlog[1]])
+
+        # the given one first, then the endpoint's other due ones, oldest due first
+        assert outcomes == {
+            backlog[1]: "succeeded",
+            backlog[0]: "succeeded",
+            backlog[2]: "succeeded",
+        }
+        assert [r.event_id for r in receiver.received] == [events[1].pk, events[0].pk, events[2].pk]
+        assert WebhookDelivery.objects.get(pk=backlog[3]).status == "pending"
+        assert WebhookDelivery.objects.get(pk=elsewhere.pk).status == "pending"
+        # the tasks queued for those it took along find them sent, and send nothing
+        for pk in (backlog[0], backlog[2]):
+            assert services.webhook_delivery_attempt(delivery_id=pk) == "already_succeeded"
+        assert len(receiver.received) == 3
+
     def test_a_batch_costs_the_statements_of_one_send(
         self, host_app, make_receiver, django_assert_num_queries
     ):
-        # one locked read, one INSERT of the attempts, one UPDATE of the deliveries, the
+        # one locked read, one read of the endpoint's other due deliveries (none: all five are
+        # in the batch), one INSERT of the attempts, one UPDATE of the deliveries, the
         # endpoint's health (and the test transaction's savepoint and its release)
         receiver = make_receiver(keep_alive=True)
         endpoint = make_endpoint(host_app, receiver.url)
@@ -545,7 +580,7 @@ class TestBatches:
         events = publish_many(host_app, 5)
         ids = [delivery_of(event, endpoint).pk for event in events]
 
-        with django_assert_num_queries(6):
+        with django_assert_num_queries(7):
             outcomes = services.webhook_deliveries_send(delivery_ids=ids)
 
         assert outcomes == dict.fromkeys(ids, "succeeded")

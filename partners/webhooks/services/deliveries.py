@@ -17,7 +17,7 @@ from partners.models import Partner
 from partners.webhooks import conf, sending, signing
 from partners.webhooks.choices import WebhookDeliveryStatus, WebhookEndpointStatus
 from partners.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from partners.webhooks.queueing import countdown_allowed, queue_deliveries
+from partners.webhooks.queueing import BATCH_SIZE, countdown_allowed, queue_deliveries
 from partners.webhooks.services.endpoints import record_endpoint_health
 from partners.webhooks.url_policy import WebhookURLNotAllowed, check_webhook_url
 
@@ -75,7 +75,8 @@ def webhook_delivery_attempt(*, delivery_id: str) -> str:
 
 def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
     """Send each due delivery of ``delivery_ids`` once, in order, and record the outcomes; what
-    happened to each (rows another worker holds, or gone, are left out).
+    happened to each (rows another worker holds, or gone, are left out). A short batch of one
+    endpoint's also sends that endpoint's other due deliveries after them (``_taken_along``).
 
     Safe to run twice and concurrently: the rows are locked ``SKIP LOCKED`` for the whole batch
     (another worker holding one is sending it right now, so this one leaves it), and a
@@ -91,17 +92,11 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
     after ``BATCH_SECONDS``; the deliveries not sent yet are queued again after the commit.
     """
     with transaction.atomic():
-        locked = {
-            delivery.pk: delivery
-            for delivery in WebhookDelivery.objects.select_for_update(
-                skip_locked=True, of=("self",)
-            )
-            .select_related("event", "endpoint", "endpoint__partner")
-            # Only the event's stored body is sent: decoding its JSON data would be wasted.
-            .defer("event__data")
-            .filter(pk__in=delivery_ids)
-            .order_by()  # sent in the order given
-        }
+        locked = {delivery.pk: delivery for delivery in _locked(pk__in=delivery_ids).order_by()}
+        delivery_ids = list(dict.fromkeys(delivery_ids))  # sent in the order given
+        for delivery in _taken_along(locked):
+            locked[delivery.pk] = delivery
+            delivery_ids.append(delivery.pk)
         outcomes: dict[str, str] = {}
         changed: list[WebhookDelivery] = []
         attempts: list[WebhookAttempt] = []
@@ -110,7 +105,7 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
         retries: list[tuple[str, float]] = []
         gone: set[str] = set()  # endpoints that answered 410 (disabled after the commit)
         started = monotonic()
-        for delivery in (locked[pk] for pk in dict.fromkeys(delivery_ids) if pk in locked):
+        for delivery in (locked[pk] for pk in delivery_ids if pk in locked):
             now = timezone.now()
             if delivery.status != PENDING:
                 outcomes[delivery.pk] = "already_" + delivery.status
@@ -156,6 +151,45 @@ def webhook_deliveries_send(*, delivery_ids: list[str]) -> dict[str, str]:
             transaction.on_commit(lambda: queue_deliveries(again), robust=True)
     _record_health(sent)
     return outcomes
+
+
+def _locked(**lookup):
+    """Deliveries locked for sending (``SKIP LOCKED``: another worker is sending those it holds),
+    with what a send needs."""
+    return (
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("event", "endpoint", "endpoint__partner")
+        # Only the event's stored body is sent: decoding its JSON data would be wasted.
+        .defer("event__data")
+        .filter(**lookup)
+    )
+
+
+def _taken_along(locked: dict[str, WebhookDelivery]) -> list[WebhookDelivery]:
+    """A short batch of one endpoint's takes along the endpoint's other due deliveries, oldest
+    due first, up to ``BATCH_SIZE`` in all.
+
+    Changes that publish one event each (an order moving through its statuses) queue a task of
+    one delivery each; at a few hundred a second the workers fell behind at one send, one
+    transaction and one task per delivery (commit-to-delivery p99 of seconds in
+    bench/bench_webhooks.py's paced phase). A task that finds a backlog sends it as one batch,
+    and the tasks queued for what it sent find them sent and do nothing but one read.
+    """
+    endpoint_ids = {delivery.endpoint_id for delivery in locked.values()}
+    room = BATCH_SIZE - len(locked)
+    if len(endpoint_ids) != 1 or room <= 0:
+        return []
+    if not any(delivery.status == PENDING for delivery in locked.values()):
+        return []  # a task run again, or whose deliveries another task took along: no send
+    return list(
+        _locked(
+            endpoint_id=endpoint_ids.pop(),
+            status=PENDING,
+            next_attempt_at__lte=timezone.now() + DUE_TOLERANCE,
+        )
+        .exclude(pk__in=list(locked))
+        .order_by("next_attempt_at")[:room]
+    )
 
 
 def _update_deliveries(deliveries: list[WebhookDelivery]) -> None:
