@@ -193,26 +193,30 @@ def _write(
         WebhookDelivery.objects.bulk_create(deliveries)
         return
     sql = (
-        "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::timestamptz[], %s::text[], %s::text[]) WITH ORDINALITY"
-        " AS v(id, type, object_id, data, created, head, tail, n)),"
+        "WITH v AS (SELECT u.*, j.value -> 0 AS data, j.value ->> 1 AS tail"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])"
+        " WITH ORDINALITY AS u(id, type, object_id, created, head, n)"
+        " JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS j(value, n) USING (n)),"
         " last AS (SELECT object_id, MAX(sequence) AS m FROM partners_event"
         " WHERE object_id = ANY(%s::text[]) GROUP BY object_id),"
         " s AS (SELECT v.*, COALESCE(last.m, 0)"
         " + row_number() OVER (PARTITION BY v.object_id ORDER BY v.n) AS seq"
         " FROM v LEFT JOIN last ON last.object_id = v.object_id),"
         " e AS (INSERT INTO partners_event (id, type, object_id, sequence, data, created, body)"
-        " SELECT id, type, object_id, seq, data::jsonb, created, head || seq || tail"
+        " SELECT id, type, object_id, seq, data, created, head || seq || tail"
         " FROM s ORDER BY n RETURNING id, sequence)"
     )
+    # The data and the bodies' tails (JSON text, full of quotes) travel as ONE JSON document,
+    # ``[[data, tail], ...]``: a text array would have every quote of every element escaped
+    # for the array literal by psycopg in Python (most of this statement's time for a batch
+    # of a thousand settlement events); ``->> 1`` gives each tail back exactly.
     params: list = [
         [e.id for e in events],
         [e.type for e in events],
         [e.object_id for e in events],
-        [json.dumps(e.data) for e in events],
         [e.created for e in events],
         heads,
-        tails,
+        json.dumps([[e.data, tail] for e, tail in zip(events, tails, strict=True)]),
         list({e.object_id for e in events}),
     ]
     inserts = [(model, objs, True) for model, objs in groups.items()]

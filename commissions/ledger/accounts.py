@@ -28,27 +28,27 @@ def ledger_accounts(
     if not wanted:
         return {}
 
-    def fetch() -> dict[AccountKey, LedgerAccount]:
+    def fetch(keys: set[AccountKey]) -> dict[AccountKey, LedgerAccount]:
         # Purposes x partners, then the exact pairs: one short query however many keys (an OR
         # of a thousand pairs takes the planner most of a second).
-        partner_ids = {partner_id for _, partner_id in wanted if partner_id is not None}
+        partner_ids = {partner_id for _, partner_id in keys if partner_id is not None}
         accounts = LedgerAccount.objects.filter(
             Q(partner_id__in=partner_ids) | Q(partner__isnull=True),
             currency=currency,
-            purpose__in={purpose for purpose, _ in wanted},
+            purpose__in={purpose for purpose, _ in keys},
         )
-        return {
-            (a.purpose, a.partner_id): a for a in accounts if (a.purpose, a.partner_id) in wanted
-        }
+        return {(a.purpose, a.partner_id): a for a in accounts if (a.purpose, a.partner_id) in keys}
 
-    found = fetch()
+    found = fetch(wanted)
     missing = wanted - found.keys()
     if missing:
         LedgerAccount.objects.bulk_create(
             [LedgerAccount(purpose=p, partner_id=pid, currency=currency) for p, pid in missing],
             ignore_conflicts=True,
         )
-        found = fetch()
+        # Read back only what was missing (ids of rows a concurrent creation won differ from
+        # the ones generated here): half the rows when a run opens its payees' payout accounts.
+        found |= fetch(missing)
     return found
 
 
