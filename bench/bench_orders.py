@@ -19,7 +19,9 @@ client sends):
 2. baseline, the minimal DRF endpoint (``bench/endpoints.py``) under the same gunicorn (which
    runs with ``DJANGO_SETTINGS_MODULE=bench.settings``, production's plus that endpoint);
 3. ``POST /orders`` alone (two products from the show), then ``POST /orders/{id}/pay`` alone
-   on the orders just placed: each call's own requests/s and latency;
+   on the orders just placed: each call's own requests/s and latency; then the minimal endpoint,
+   create and pay again with ``--fewer-clients`` (8) clients, so both calls are compared with the
+   minimal endpoint at 8 and at 16 clients in the same run (issue 14);
 4. the rush: each client places an order and pays it, again and again: orders/s;
 5. the same at half that rate, paced: the latency a client sees when the service keeps up;
 6. a py-spy profile of the gunicorn workers during a further rush (not timed);
@@ -699,6 +701,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--fewer-clients",
+        type=int,
+        default=8,
+        help="the minimal endpoint, create and pay again with this many clients; 0: not",
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help=">1: gthread workers")
     parser.add_argument("--celery-concurrency", type=int, default=2)
@@ -775,7 +783,7 @@ def measure(args, data: dict, variables: dict) -> dict:
         common.wait_http(f"{base}/healthz", web)
         common.wait_celery(broker, worker)
         keys = data["keys"]
-        rngs = [random.Random(n) for n in range(args.clients)]
+        rngs = [random.Random(n) for n in range(max(args.clients, args.fewer_clients))]
         counter = iter(range(1, 10**9))
 
         def headers(client: int) -> dict:
@@ -868,6 +876,16 @@ def measure(args, data: dict, variables: dict) -> dict:
         results["create"] = run("POST /orders", create)
         results["pay"] = run("POST /orders/{id}/pay", _until_empty(pay))
         results["pending_left_unpaid"] = len(pending)
+        if args.fewer_clients:
+            # The same three phases with fewer clients: the ratios the issue asks at 8 as well.
+            fewer = args.fewer_clients
+            results["fewer"] = {
+                "clients": fewer,
+                "ping": run("minimal DRF endpoint", ping, clients=fewer),
+                "create": run("POST /orders", create, clients=fewer),
+                "pay": run("POST /orders/{id}/pay", _until_empty(pay), clients=fewer),
+            }
+            results["pending_left_unpaid"] += len(pending)
         sampler = ActivitySampler()
         sampler.start()
         results["rush"] = run("rush: create + pay", rush)
@@ -1025,14 +1043,81 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def call_figures(r: dict) -> list[dict]:
+    """Create and pay each against the minimal endpoint, per number of clients (fewest first):
+    requests/s, the ratios the issue sets a target for, p99 and errors (also for
+    bench/summary.py). The run's ``--clients`` phases are at the top level of the results,
+    the ``--fewer-clients`` ones (when run) under ``fewer``."""
+    measured = [(r["config"]["clients"], r)]
+    if r.get("fewer"):
+        measured.append((r["fewer"]["clients"], r["fewer"]))
+    figures = []
+    for clients, phases in sorted(measured, key=lambda item: item[0]):
+        ping = phases["ping"]["calls"]["ping"]["per_s"]
+        create = phases["create"]["calls"]["create"]
+        pay = phases["pay"]["calls"]["pay"]
+        figures.append(
+            {
+                "clients": clients,
+                "ping_per_s": ping,
+                "create_per_s": create["per_s"],
+                "pay_per_s": pay["per_s"],
+                "create_ratio": create["per_s"] / ping if ping else 0.0,
+                "pay_ratio": pay["per_s"] / ping if ping else 0.0,
+                "create_p99_ms": create["p99_ms"],
+                "pay_p99_ms": pay["p99_ms"],
+                "errors": sum(
+                    c["errors"]
+                    for name in ("create", "pay")
+                    for c in phases[name]["calls"].values()
+                )
+                + sum(phases[name]["errors"] for name in ("create", "pay")),
+            }
+        )
+    return figures
+
+
+def render_calls(r: dict) -> str:
+    """The minimal endpoint, create and pay at each number of clients, side by side."""
+    f = common.fmt
+    rows = [
+        [
+            c["clients"],
+            f(c["ping_per_s"]),
+            f(c["create_per_s"]),
+            f"{c['create_ratio']:.0%}",
+            f(c["pay_per_s"]),
+            f"{c['pay_ratio']:.0%}",
+            f"{f(c['create_p99_ms'])} / {f(c['pay_p99_ms'])}",
+            c["errors"],
+        ]
+        for c in call_figures(r)
+    ]
+    return common.table(
+        [
+            "clients",
+            "minimal endpoint req/s",
+            "`POST /orders` req/s",
+            "of minimal",
+            "`POST /orders/{id}/pay` req/s",
+            "of minimal",
+            "p99 ms create / pay",
+            "errors",
+        ],
+        rows,
+        "rrrrrrrr",
+    )
+
+
 def render(r: dict) -> str:
     m = r["machine"]
-    pg, ping, create, pay = r["pgbench"], r["ping"]["calls"]["ping"], None, None
+    pg, ping = r["pgbench"], r["ping"]["calls"]["ping"]
     create = r["create"]["calls"]["create"]
     pay = r["pay"]["calls"]["pay"]
     rush_create, rush_pay = r["rush"]["calls"]["create"], r["rush"]["calls"]["pay"]
     paced_create, paced_pay = r["paced"]["calls"]["create"], r["paced"]["calls"]["pay"]
     orders_per_s = rush_pay["per_s"]
+    clients = r["config"]["clients"]
     f = common.fmt
     rows = [
         [
@@ -1044,7 +1129,7 @@ def render(r: dict) -> str:
             pg["failed"],
         ],
         [
-            "baseline: minimal DRF endpoint inserting one row",
+            f"baseline: minimal DRF endpoint inserting one row ({clients} clients)",
             f"{f(ping['per_s'])} req/s",
             f(ping["p50_ms"]),
             f(ping["p95_ms"]),
@@ -1052,7 +1137,7 @@ def render(r: dict) -> str:
             ping["errors"],
         ],
         [
-            "`POST /orders` alone",
+            f"`POST /orders` alone ({clients} clients)",
             f"{f(create['per_s'])} req/s",
             f(create["p50_ms"]),
             f(create["p95_ms"]),
@@ -1060,7 +1145,7 @@ def render(r: dict) -> str:
             create["errors"],
         ],
         [
-            "`POST /orders/{id}/pay` alone",
+            f"`POST /orders/{{id}}/pay` alone ({clients} clients)",
             f"{f(pay['per_s'])} req/s",
             f(pay["p50_ms"]),
             f(pay["p95_ms"]),
@@ -1100,25 +1185,30 @@ def render(r: dict) -> str:
             paced_pay["errors"],
         ],
     ]
-    create_ratio = create["per_s"] / ping["per_s"]
-    pay_ratio = pay["per_s"] / ping["per_s"]
     pgbench_ratio = orders_per_s / pg["tps"]
-    errors = sum(
-        c["errors"] for phase in ("create", "pay", "rush") for c in r[phase]["calls"].values()
-    ) + sum(r[phase]["errors"] for phase in ("create", "pay", "rush"))
-    targets = [
-        [
-            "`POST /orders` req/s / minimal endpoint req/s",
-            f"{create_ratio:.0%}",
-            "≥ 40%",
-            _verdict(create_ratio >= TARGET_CALL_RATIO),
-        ],
-        [
-            "`POST /orders/{id}/pay` req/s / minimal endpoint req/s",
-            f"{pay_ratio:.0%}",
-            "≥ 40%",
-            _verdict(pay_ratio >= TARGET_CALL_RATIO),
-        ],
+    figures = call_figures(r)
+    errors = (
+        sum(c["errors"] for c in figures)
+        + sum(c["errors"] for c in (rush_create, rush_pay))
+        + r["rush"]["errors"]
+    )
+    targets = []
+    for c in figures:
+        targets += [
+            [
+                f"`POST /orders` req/s / minimal endpoint req/s, {c['clients']} clients",
+                f"{c['create_ratio']:.0%}",
+                "≥ 40%",
+                _verdict(c["create_ratio"] >= TARGET_CALL_RATIO),
+            ],
+            [
+                f"`POST /orders/{{id}}/pay` req/s / minimal endpoint req/s, {c['clients']} clients",
+                f"{c['pay_ratio']:.0%}",
+                "≥ 40%",
+                _verdict(c["pay_ratio"] >= TARGET_CALL_RATIO),
+            ],
+        ]
+    targets += [
         [
             f"p99 at {r['config']['clients']} clients, create / pay (rush)",
             f"{f(rush_create['p99_ms'])} / {f(rush_pay['p99_ms'])} ms",
@@ -1149,9 +1239,14 @@ def render(r: dict) -> str:
         "",
         f"gunicorn with {kind}, a Celery worker (prefork, concurrency "
         f"{r['config']['celery_concurrency']}) on Redis sending every order's webhooks to a "
-        f"loopback receiver, {r['config']['clients']} client threads in one process "
-        "(`requests.Session` each, no think time, an `Idempotency-Key` on every POST), "
-        f"{r['config']['duration']:.0f} s per phase, all on 127.0.0.1. Each order: two products "
+        f"loopback receiver, {clients} client threads in one process "
+        "(`requests.Session` each, no think time, an `Idempotency-Key` on every POST; "
+        + (
+            f"the minimal endpoint, create and pay also with {r['fewer']['clients']}), "
+            if r.get("fewer")
+            else "), "
+        )
+        + f"{r['config']['duration']:.0f} s per phase, all on 127.0.0.1. Each order: two products "
         "of a live show, shipping and tax. The pgbench script (`bench/pgbench_order.sql`, "
         f"{pg['statements']} statements) writes what one order created and paid writes, as one "
         "transaction, with the same number of clients.",
@@ -1159,6 +1254,11 @@ def render(r: dict) -> str:
         common.table(
             ["what", "throughput", "p50 ms", "p95 ms", "p99 ms", "errors"], rows, "lrrrrr"
         ),
+        "",
+        "Each call alone against the minimal endpoint, at each number of clients (the same "
+        "gunicorn, one phase after the other):",
+        "",
+        render_calls(r),
         "",
         common.table(["target (same run)", "measured", "target", ""], targets, "lrrl"),
         "",
