@@ -1077,6 +1077,17 @@ def call_figures(r: dict) -> list[dict]:
     return figures
 
 
+def run_errors(r: dict) -> int:
+    """Every error of the timed call phases: create and pay alone at each number of clients
+    (``call_figures``) and the rush (also for bench/summary.py)."""
+    rush = r["rush"]
+    return (
+        sum(c["errors"] for c in call_figures(r))
+        + sum(c["errors"] for c in rush["calls"].values())
+        + rush["errors"]
+    )
+
+
 def render_calls(r: dict) -> str:
     """The minimal endpoint, create and pay at each number of clients, side by side."""
     f = common.fmt
@@ -1186,14 +1197,9 @@ def render(r: dict) -> str:
         ],
     ]
     pgbench_ratio = orders_per_s / pg["tps"]
-    figures = call_figures(r)
-    errors = (
-        sum(c["errors"] for c in figures)
-        + sum(c["errors"] for c in (rush_create, rush_pay))
-        + r["rush"]["errors"]
-    )
+    errors = run_errors(r)
     targets = []
-    for c in figures:
+    for c in call_figures(r):
         targets += [
             [
                 f"`POST /orders` req/s / minimal endpoint req/s, {c['clients']} clients",

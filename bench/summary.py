@@ -19,7 +19,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from bench.bench_orders import call_figures, hot_figures
+from bench.bench_orders import (
+    TARGET_CALL_RATIO,
+    TARGET_HOT_RATIO,
+    TARGET_P99_MS,
+    TARGET_PGBENCH_RATIO,
+    call_figures,
+    hot_figures,
+    run_errors,
+)
 
 ORDER = [
     "Summary",
@@ -116,11 +124,7 @@ def summary(sections: dict[str, str]) -> str:
         calls = call_figures(orders)
         rush = orders["rush"]["calls"]
         p99 = max(rush["create"]["p99_ms"], rush["pay"]["p99_ms"])
-        errors = (
-            sum(c["errors"] for c in calls)
-            + sum(c["errors"] for c in rush.values())
-            + orders["rush"]["errors"]
-        )
+        errors = run_errors(orders)
         ratio = rush["pay"]["per_s"] / orders["pgbench"]["tps"]
         for c in calls:
             ping = c["ping_per_s"]
@@ -130,7 +134,7 @@ def summary(sections: dict[str, str]) -> str:
                     f"`POST /orders` req/s vs the minimal DRF insert, {c['clients']} clients",
                     f"{c['create_ratio']:.0%} ({f(c['create_per_s'])} vs {f(ping)})",
                     "≥ 40%",
-                    _met(c["create_ratio"] >= 0.4),
+                    _met(c["create_ratio"] >= TARGET_CALL_RATIO),
                 ],
                 [
                     "Order rush",
@@ -138,7 +142,7 @@ def summary(sections: dict[str, str]) -> str:
                     f"{c['clients']} clients",
                     f"{c['pay_ratio']:.0%} ({f(c['pay_per_s'])} vs {f(ping)})",
                     "≥ 40%",
-                    _met(c["pay_ratio"] >= 0.4),
+                    _met(c["pay_ratio"] >= TARGET_CALL_RATIO),
                 ],
             ]
         rows += [
@@ -147,7 +151,7 @@ def summary(sections: dict[str, str]) -> str:
                 f"p99 at {orders['config']['clients']} clients (create, pay)",
                 f"{f(rush['create']['p99_ms'])}, {f(rush['pay']['p99_ms'])} ms",
                 "< 50 ms",
-                _met(p99 < 50),
+                _met(p99 < TARGET_P99_MS),
             ],
             ["Order rush", "errors", str(errors), "0", _met(errors == 0)],
             [
@@ -155,7 +159,7 @@ def summary(sections: dict[str, str]) -> str:
                 "orders/s (create + pay) vs pgbench's order script",
                 f"{ratio:.1%} ({f(rush['pay']['per_s'])} vs {f(orders['pgbench']['tps'])})",
                 "≥ 10%",
-                _met(ratio >= 0.1),
+                _met(ratio >= TARGET_PGBENCH_RATIO),
             ],
         ]
         hot = hot_figures(orders)
@@ -167,7 +171,7 @@ def summary(sections: dict[str, str]) -> str:
                     "orders/s vs the rush spread over 20",
                     f"{hot['ratio']:.0%} ({f(hot['hot_per_s'])} vs {f(hot['spread_per_s'])})",
                     "≥ 50%",
-                    _met(hot["ratio"] >= 0.5),
+                    _met(hot["ratio"] >= TARGET_HOT_RATIO),
                 ]
             )
         if hot and "units" in hot:

@@ -53,8 +53,8 @@ def _plans_in_force_sql() -> str:
     """The text of ``plans_in_force``'s query, made once: read at every payment, and building
     it through the ORM (five filters, three of them ORs) cost more than the query itself."""
     meta = CommissionPlan._meta
-    column = {name: meta.get_field(name).column for name in ("effective_from", "effective_to")}
-    column |= {name: meta.get_field(name).column for name in ("host_app", "brand", "currency")}
+    names = ("effective_from", "effective_to", "host_app", "brand", "currency")
+    column = {name: meta.get_field(name).column for name in names}
     return (
         f"SELECT * FROM {meta.db_table}"  # noqa: S608 (names from the model, values are params)
         f" WHERE {column['effective_from']} <= %s"
