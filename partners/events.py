@@ -10,16 +10,16 @@ from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import Max
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from rest_framework import serializers
 
+from livecommerce.rows import insert_sql
 from partners.choices import PartnerStatus
 from partners.least_data import redact
 from partners.models import Event, EventRecipient, Partner
 from partners.webhooks.choices import WebhookEndpointStatus
 from partners.webhooks.models import WebhookDelivery, WebhookEndpoint
-from partners.webhooks.queueing import queue_deliveries
+from partners.webhooks.queueing import queue_new_deliveries
 
 _created_field = serializers.DateTimeField()
 
@@ -142,16 +142,6 @@ def stamp(*objs) -> None:
                 setattr(obj, field.attname, field.pre_save(obj, True))
 
 
-def _insert_sql(model, objs, connection, *, raw: bool = False) -> tuple[str, list]:
-    """Django's own INSERT of ``objs`` (one statement, UNNEST on PostgreSQL), not run.
-    ``raw``: the instances' values as they are (already ``stamp``-ed), no ``pre_save``."""
-    fields = [f for f in model._meta.concrete_fields if not getattr(f, "db_returning", False)]
-    query = InsertQuery(model)
-    query.insert_values(fields, objs, raw=raw)
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
-
-
 def _write(
     events: list[Event],
     recipients: list[EventRecipient],
@@ -223,7 +213,7 @@ def _write(
     inserts += [(EventRecipient, recipients, False), (WebhookDelivery, deliveries, False)]
     for number, (model, objs, raw) in enumerate(inserts):
         if objs:
-            insert, insert_params = _insert_sql(model, objs, connection, raw=raw)
+            insert, insert_params = insert_sql(model, objs, connection, raw=raw)
             sql += f", w{number} AS ({insert})"
             params += insert_params
     with connection.cursor() as cursor:
@@ -293,6 +283,6 @@ def event_publish_many(
         # robust: a broker that is down must not turn the committed change into an error; the
         # sweeper queues these deliveries later. One send task per batch of an endpoint's.
         transaction.on_commit(
-            lambda: queue_deliveries(delivery_ids, endpoint_ids=endpoint_ids), robust=True
+            lambda: queue_new_deliveries(delivery_ids, endpoint_ids=endpoint_ids), robust=True
         )
     return created

@@ -1,9 +1,10 @@
 """Partners of the platform and the credentials they call the API with."""
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
+from livecommerce import rows
 from livecommerce.ids import ID_MAX_LENGTH, IdFactory
 from partners.choices import BrandAccess, PartnerKind, PartnerStatus, PayoutSchedule, StaffRole
 
@@ -122,6 +123,27 @@ class APIKeyManager(BaseAPIKeyManager):
     def get_usable_keys(self):
         return self.filter(revoked=False).select_related("partner")
 
+    def get_from_key(self, key: str) -> "APIKey":
+        """The library's lookup (a usable key by its prefix, then the key checked against its
+        hash), with the key and its partner read in one row by SQL text written once: every
+        authenticated request runs it, and the ORM's query cost six times as much CPU to build
+        and read as the same statement kept as text."""
+        prefix, _, _ = key.partition(".")
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(_usable_key_sql(connection), [prefix, False])
+            row = cursor.fetchone()
+        if row is None:
+            raise self.model.DoesNotExist("No usable key has this prefix.")
+        split = len(APIKey._meta.concrete_fields)
+        api_key = rows.instance(APIKey, row[:split], connection)
+        APIKey.partner.field.set_cached_value(
+            api_key, rows.instance(Partner, row[split:], connection)
+        )
+        if not api_key.is_valid(key):
+            raise self.model.DoesNotExist("Key is not valid.")
+        return api_key
+
 
 class APIKey(AbstractAPIKey):
     """A Bearer credential for one partner or one staff member with a role.
@@ -148,6 +170,27 @@ class APIKey(AbstractAPIKey):
                 name="api_key_partner_xor_staff_role",
             )
         ]
+
+
+_USABLE_KEY_SQL: dict[str, str] = {}
+
+
+def _usable_key_sql(connection) -> str:
+    """``get_usable_keys().get(prefix=...)`` as text (once per database vendor): the key's
+    columns, then its partner's (all None for a staff key); the prefix and ``revoked`` are
+    parameters."""
+    if connection.vendor not in _USABLE_KEY_SQL:
+        quote = connection.ops.quote_name
+        key, partner = APIKey._meta, Partner._meta
+        _USABLE_KEY_SQL[connection.vendor] = (
+            f"SELECT {rows.select_list(APIKey, 'k', connection)},"  # noqa: S608 (no values)
+            f" {rows.select_list(Partner, 'p', connection)}"
+            f" FROM {quote(key.db_table)} k LEFT JOIN {quote(partner.db_table)} p"
+            f" ON p.{quote(partner.pk.column)} = k.{quote(key.get_field('partner').column)}"
+            f" WHERE k.{quote(key.get_field('prefix').column)} = %s"
+            f" AND k.{quote(key.get_field('revoked').column)} = %s"
+        )
+    return _USABLE_KEY_SQL[connection.vendor]
 
 
 class EventQuerySet(TenantQuerySet):

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 
 from commissions.choices import PARTNER_PURPOSES
 from commissions.ledger.accounts import AccountKey, ledger_accounts
 from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
+from livecommerce.rows import insert_sql
 from orders.models import Order, Refund
 
 
@@ -202,10 +202,8 @@ def _insert_new(rows: list[LedgerEntry], lines: list[LedgerLine]) -> set[str]:
     whose entry the first inserted (Django's own INSERT of the lines as its source)."""
     connection = transaction.get_connection()
     qn = connection.ops.quote_name
-    fields = [f for f in LedgerEntry._meta.concrete_fields if not getattr(f, "db_returning", False)]
-    query = InsertQuery(LedgerEntry, on_conflict=OnConflict.IGNORE)
-    query.insert_values(fields, rows, raw=True)  # ``created`` is set already
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    # ``created`` is set already (raw)
+    sql, params = insert_sql(LedgerEntry, rows, connection, raw=True, on_conflict=OnConflict.IGNORE)
     sql = f"{sql} RETURNING {qn('id')}"
     of_inserted = None
     if connection.vendor == "postgresql":
@@ -236,9 +234,7 @@ def _lines_of_inserted(lines: list[LedgerLine], connection) -> tuple[str, list] 
         return None
     qn = connection.ops.quote_name
     fields = [f for f in LedgerLine._meta.concrete_fields if not getattr(f, "db_returning", False)]
-    query = InsertQuery(LedgerLine)
-    query.insert_values(fields, lines, raw=False)
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    sql, params = insert_sql(LedgerLine, lines, connection)
     columns = ", ".join(qn(f.column) for f in fields)
     head = f"INSERT INTO {qn(LedgerLine._meta.db_table)} ({columns}) "
     if not sql.startswith(head + "SELECT * FROM UNNEST("):  # noqa: S608 (names, no values)

@@ -5,10 +5,14 @@ Publishing an event (``partners.events``) queues its deliveries here, and the se
 this module names the task instead of importing it, and the import graph has no cycle. The
 partners app imports the tasks module when it is ready, so the task is registered in every
 process, the web processes included (where, without a broker, it runs in-process).
+
+New deliveries (``queue_new_deliveries``, what publishing an event calls) are coalesced when the
+broker is Redis: see "Coalesced wake-ups" below.
 """
 
 from time import monotonic
 
+import redis
 from celery import current_app
 
 from partners.webhooks import conf
@@ -25,6 +29,99 @@ _broker_failed_at: float | None = None
 BATCH_SIZE = 50
 # The send task, by its registered name (``partners.webhooks.tasks.deliver_webhooks``).
 DELIVER_WEBHOOKS = "partners.tasks.deliver_webhooks"
+# The drain task (``partners.webhooks.tasks.drain_webhook_queue``), by its name likewise.
+DRAIN_WEBHOOK_QUEUE = "partners.tasks.drain_webhook_queue"
+
+# --- Coalesced wake-ups ---------------------------------------------------------------------
+#
+# In a live drop every order's commit has deliveries to send. One Celery message per commit cost
+# the web process about 0.5 ms of CPU (Celery building and publishing the message) and the worker
+# one task run per delivery. With a Redis broker, a commit instead appends its deliveries to one
+# Redis list and sets a flag (``SET NX``) in the same round trip (about 0.07 ms); only the commit
+# that set the flag queues a drain task. The drain takes everything waiting, queues the send task
+# per batch of up to ``BATCH_SIZE`` of an endpoint's deliveries, and holds the flag until the
+# list is empty. At rest each commit still queues its own drain; in a rush one drain serves many
+# commits and the sends go out in batches.
+#
+# Nothing is lost with the list: the deliveries are rows first (``enqueued_at`` set), so if Redis
+# loses the list or a drain task is lost, the sweeper queues them after
+# ``WEBHOOK_REQUEUE_AFTER``; a delivery queued twice is sent once (the send task re-reads and
+# locks it). The flag expires after ``DRAIN_FLAG_TTL_MS``, so a lost drain task holds up
+# nothing longer than that. Needs Redis 6.2 or later (``LPOP`` with a count).
+PENDING_LIST = "livecommerce:webhooks:pending"
+DRAIN_FLAG = "livecommerce:webhooks:draining"
+DRAIN_FLAG_TTL_MS = 10_000
+DRAIN_POP = 500  # deliveries taken from the list per round
+_clients: dict[str, redis.Redis] = {}
+
+
+def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) -> None:
+    """Queue just-published deliveries (called after commit): coalesced through the Redis list
+    when the broker is Redis, else ``queue_deliveries``. A broker failure is handled as there."""
+    global _broker_failed_at
+    client = _wake_up_client()
+    if client is None:
+        queue_deliveries(delivery_ids, endpoint_ids=endpoint_ids)
+        return
+    if _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE:
+        _leave_to_sweeper(delivery_ids)
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.rpush(
+            PENDING_LIST, *(f"{d} {e}" for d, e in zip(delivery_ids, endpoint_ids, strict=True))
+        )
+        pipe.set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_TTL_MS)
+        _, flagged = pipe.execute()
+        if flagged:
+            current_app.tasks[DRAIN_WEBHOOK_QUEUE].apply_async()
+    except Exception:
+        _broker_failed_at = monotonic()
+        _leave_to_sweeper(delivery_ids)
+        raise
+    _broker_failed_at = None
+
+
+def drain_pending() -> int:
+    """The drain task's work: queue the send task for every delivery in the list, in batches of
+    one endpoint's, until the list is empty; then let the flag go. How many it took."""
+    client = _wake_up_client()
+    if client is None:
+        return 0
+    taken = 0
+    while True:
+        items = client.lpop(PENDING_LIST, DRAIN_POP)
+        if items:
+            pairs = [item.decode().split(" ") for item in items]
+            queue_deliveries(
+                [d for d, _ in pairs], endpoint_ids=[e for _, e in pairs], sweeping=True
+            )
+            taken += len(pairs)
+            continue
+        # Let the flag go, then look again: a commit that found the flag still set (so queued no
+        # drain) pushed before this DEL, and is taken here; one after it queues its own drain.
+        client.delete(DRAIN_FLAG)
+        if not client.llen(PENDING_LIST) or not client.set(
+            DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_TTL_MS
+        ):
+            return taken
+
+
+def _wake_up_client() -> redis.Redis | None:
+    """A Redis client on the broker (one per broker URL, with the broker's socket timeouts), or
+    None when tasks run in-process or the broker is not Redis."""
+    conf = current_app.conf
+    url = conf.broker_url or ""
+    if conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
+        return None
+    if url not in _clients:
+        options = conf.broker_transport_options or {}
+        _clients[url] = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=options.get("socket_connect_timeout"),
+            socket_timeout=options.get("socket_timeout"),
+        )
+    return _clients[url]
 
 
 def queue_deliveries(

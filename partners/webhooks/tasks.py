@@ -7,7 +7,7 @@ safe to run twice.
 
 from celery import shared_task
 
-from partners.webhooks import services
+from partners.webhooks import queueing, services
 
 
 # Time limits (enforced by the prefork pool) well above one send's own timeouts, so a worker
@@ -36,6 +36,13 @@ def deliver_webhook(delivery_id: str) -> str:
 def deliver_webhooks(delivery_ids: list[str]) -> dict[str, str]:
     """Send a batch of one endpoint's deliveries, each if it is pending and due, in order."""
     return services.webhook_deliveries_send(delivery_ids=delivery_ids)
+
+
+@shared_task(name="partners.tasks.drain_webhook_queue", acks_late=True, ignore_result=True)
+def drain_webhook_queue() -> int:
+    """Queue the send task for the deliveries commits left in the Redis list (see
+    ``queueing``), in batches of an endpoint's; how many it took."""
+    return queueing.drain_pending()
 
 
 @shared_task(name="partners.tasks.sweep_webhook_deliveries", acks_late=True, ignore_result=True)

@@ -1,0 +1,143 @@
+"""``livecommerce.rows``: SQL text written once gives what the ORM gives.
+
+``insert_sql`` keeps Django's INSERT text per shape and prepares only the values afterwards: the
+text and parameters must equal what Django's own compiler makes for the same instances, for one
+row and for several, raw or not, with a conflict clause. ``instance`` builds what the ORM would
+have loaded. Both compared against Django itself, on the database the tests run on.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Value
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from commissions.models import LedgerEntry, LedgerLine
+from livecommerce import rows
+from partners.models import APIKey, Event, EventRecipient, Partner
+from partners.webhooks.models import WebhookDelivery
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def compiled(model, objs, *, raw=False, on_conflict=None):
+    fields = [f for f in model._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    return comparable(rows._compiled_insert(model, fields, objs, connection, raw, on_conflict))
+
+
+def comparable(value):
+    """Parameters in a form that compares by value (psycopg's JSON wrappers compare by identity)."""
+    if isinstance(value, list | tuple):
+        return type(value)(comparable(item) for item in value)
+    if type(value).__name__ in ("Json", "Jsonb"):
+        return ("json", value.obj)
+    return value
+
+
+def events(n: int) -> list[Event]:
+    now = timezone.now()
+    return [
+        Event(type="order.paid", object_id=f"ord_{i}", sequence=i, data={"i": i}, created=now)
+        for i in range(n)
+    ]
+
+
+def ledger_entries(n: int) -> list[LedgerEntry]:
+    now = timezone.now()
+    return [
+        LedgerEntry(kind="sale", currency="USD", idempotency_key=f"k{i}", memo="", created=now)
+        for i in range(n)
+    ]
+
+
+def ledger_lines(n: int) -> list[LedgerLine]:
+    now = timezone.now()
+    return [
+        LedgerLine(
+            entry_id="je_x",
+            account_id="acct_x",
+            purpose="platform_revenue",
+            currency="USD",
+            kind="sale",
+            created=now,
+            debit=0,
+            credit=100 + i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize(
+    ("model", "make", "raw", "on_conflict"),
+    [
+        (Event, events, True, None),
+        (LedgerEntry, ledger_entries, True, OnConflict.IGNORE),
+        # no auto_now field: pre_save changes nothing, so two compilations compare exactly
+        (LedgerLine, ledger_lines, False, None),
+    ],
+)
+def test_insert_sql_kept_text_gives_what_django_compiles(model, make, raw, on_conflict, n):
+    objs = make(n)
+    first = comparable(rows.insert_sql(model, objs, connection, raw=raw, on_conflict=on_conflict))
+    again = comparable(rows.insert_sql(model, objs, connection, raw=raw, on_conflict=on_conflict))
+    expected = compiled(model, objs, raw=raw, on_conflict=on_conflict)
+
+    assert first == again == expected
+    key = (model, connection.vendor, on_conflict, n == 1)
+    if connection.vendor == "postgresql":
+        assert rows._INSERT_TEXT[key] == expected[0]  # the second call used the kept text
+        if n > 1:
+            assert " UNNEST(" in expected[0]
+    else:
+        assert rows._INSERT_TEXT[key] is None  # other databases: Django's compiler every time
+
+
+def test_insert_sql_of_recipients_and_deliveries_as_events_write_them():
+    # what ``event_publish_many`` hands it: new instances, pre_save (ids and times) applied
+    [event] = events(1)
+    host = factories.HostAppFactory()
+    recipients = [EventRecipient(event=event, partner_id=host.pk)]
+    now = timezone.now()
+    deliveries = [
+        WebhookDelivery(event=event, endpoint_id=f"whe_{i}", next_attempt_at=now, enqueued_at=now)
+        for i in range(2)
+    ]
+    for model, objs in ((EventRecipient, recipients), (WebhookDelivery, deliveries)):
+        sql, params = rows.insert_sql(model, objs, connection)
+        again_sql, again_params = rows.insert_sql(model, objs, connection)
+        assert again_sql == sql
+        # pre_save stamps ``created`` anew on each call; everything else is the same
+        assert len(again_params) == len(params)
+        assert compiled(model, objs)[0] == sql
+
+
+def test_an_expression_value_goes_through_djangos_compiler():
+    objs = ledger_lines(2)
+    rows.insert_sql(LedgerLine, objs, connection)  # the text is kept
+    objs[1].credit = Value(7)
+    sql, params = comparable(rows.insert_sql(LedgerLine, objs, connection))
+    assert (sql, params) == compiled(LedgerLine, objs)
+    assert " UNNEST(" not in sql  # Django writes VALUES for a row holding an expression
+
+
+def test_instance_is_what_the_orm_loads():
+    brand = factories.BrandFactory(minimum_payout={"USD": "25.00"})
+    staff, _ = APIKey.objects.create_key(name="finance", role="finance")
+    key, _ = APIKey.objects.create_key(name="brand", partner=brand)
+    for model, pk in ((Partner, brand.pk), (APIKey, key.pk), (APIKey, staff.pk)):
+        columns = rows.select_list(model, "t", connection)
+        table = connection.ops.quote_name(model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns} FROM {table} t WHERE t.id = %s", [pk])  # noqa: S608
+            built = rows.instance(model, cursor.fetchone(), connection)
+        loaded = model.objects.get(pk=pk)
+        assert not built._state.adding
+        assert {f.attname: getattr(built, f.attname) for f in model._meta.concrete_fields} == {
+            f.attname: getattr(loaded, f.attname) for f in model._meta.concrete_fields
+        }
+    assert rows.instance(Partner, [None] * len(Partner._meta.concrete_fields), connection) is None
+    assert Decimal(brand.minimum_payout["USD"]) == Decimal("25.00")
