@@ -529,6 +529,62 @@ def workers_cpu_s(master_pid: int) -> float:
     return total / tick
 
 
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process now: pid -> (parent pid, command name, CPU seconds used by it and by its
+    children that ended, user + system)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, _, rest = (entry / "stat").read_text().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        # utime, stime, then cutime, cstime: the CPU of children already gone (a PostgreSQL
+        # backend that closed, a worker replaced) stays counted in their parent's.
+        found[int(entry.name)] = (
+            int(fields[1]),
+            head.partition("(")[2],
+            sum(int(v) for v in fields[11:15]) / tick,
+        )
+    return found
+
+
+def machine_cpu_s(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far, by group: each of ``roots`` (a process and its descendants),
+    PostgreSQL's processes, this process (the load generator), the rest of the machine, and the
+    machine's busy and idle time (``/proc/stat``). Two readings' difference says where a phase's
+    CPU went."""
+    processes = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(pid: int) -> set[int]:
+        found, stack = set(), [pid]
+        while stack:
+            current = stack.pop()
+            if current in processes and current not in found:
+                found.add(current)
+                stack.extend(children.get(current, []))
+        return found
+
+    groups = {name: tree(pid) for name, pid in roots.items()}
+    groups["postgres"] = {pid for pid, (_, name, _) in processes.items() if name == "postgres"}
+    groups["load generator (this process)"] = {os.getpid()}
+    used = {name: sum(processes[pid][2] for pid in pids) for name, pids in groups.items()}
+    with open("/proc/stat") as stat:
+        jiffies = [int(v) for v in stat.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = (jiffies[3] + jiffies[4]) / tick  # idle + iowait
+    busy = sum(jiffies[:8]) / tick - idle  # user nice system idle iowait irq softirq steal
+    used["other processes"] = busy - sum(used.values())
+    used["machine busy"], used["machine idle"] = busy, idle
+    return used
+
+
 def database_options() -> dict[str, str]:
     """The database options of this run (``livecommerce/settings.py``), from the environment."""
     return {
@@ -734,7 +790,7 @@ def main() -> None:
         warm = in_process_order(data)
         cpu = cpu_per_call(data)
         variables = pgbench_variables(data, warm)
-        results = measure(args, data, variables)
+        results = measure(args, data, variables, receiver_pid=receiver.process.popen.pid)
     finally:
         receiver.stop()
     results["webhooks_received"] = len(receiver.arrivals())
@@ -757,7 +813,7 @@ def main() -> None:
             common.write_section("Profile of the order path", render_profile(results))
 
 
-def measure(args, data: dict, variables: dict) -> dict:
+def measure(args, data: dict, variables: dict, *, receiver_pid: int) -> dict:
     import random
 
     from django.db import connections
@@ -779,6 +835,11 @@ def measure(args, data: dict, variables: dict) -> dict:
     }
     web = common.gunicorn(port=port, env=env, workers=args.workers, threads=args.threads)
     worker = common.celery_worker(env=env, concurrency=args.celery_concurrency)
+    cpu_roots = {
+        "gunicorn": web.popen.pid,
+        "celery worker": worker.popen.pid,
+        "webhook receiver": receiver_pid,
+    }
     with common.running(worker, web):
         common.wait_http(f"{base}/healthz", web)
         common.wait_celery(broker, worker)
@@ -841,6 +902,7 @@ def measure(args, data: dict, variables: dict) -> dict:
         def run(name, iteration, duration=args.duration, pace=0.0, clients=args.clients, stop=None):
             print(f"{name}: {clients} clients, {duration:.0f} s ...", flush=True)
             cpu_before = workers_cpu_s(web.popen.pid)
+            machine_before = machine_cpu_s(cpu_roots)
             phase = run_clients(
                 Phase(name),
                 clients=clients,
@@ -850,6 +912,8 @@ def measure(args, data: dict, variables: dict) -> dict:
                 stop=stop,
             )
             server_cpu_s = workers_cpu_s(web.popen.pid) - cpu_before
+            machine_after = machine_cpu_s(cpu_roots)
+            machine = {k: machine_after[k] - machine_before[k] for k in machine_after}
             calls = {call: phase.summary(call) for call in phase.latencies}
             for call, summary in calls.items():
                 print(f"  {call}: {json.dumps(summary)}", flush=True)
@@ -859,9 +923,15 @@ def measure(args, data: dict, variables: dict) -> dict:
                 f" {server_cpu_s * 1000 / max(answered, 1):.2f} ms per call",
                 flush=True,
             )
+            print(
+                "  machine CPU, s: "
+                + ", ".join(f"{name} {seconds:.1f}" for name, seconds in machine.items()),
+                flush=True,
+            )
             if phase.errors:
                 print(f"  errors: {Counter(phase.errors).most_common(3)}")
             return {
+                "machine_cpu_s": machine,
                 "calls": calls,
                 "errors": len(phase.errors),
                 "exceptions": dict(phase.statuses.get("exception", {})),

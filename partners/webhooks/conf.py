@@ -16,6 +16,8 @@ from the environment variable of that name, else from the default here; duration
   this long after it was queued (120 s): a lost task, or a worker killed mid-send.
 - ``WEBHOOK_COUNTDOWN_MAX``: retries due within this many seconds are queued with a countdown;
   later ones are left to the sweeper (600 s, well below the Redis visibility timeout).
+- ``WEBHOOK_DRAIN_DELAY``: with a Redis broker, new deliveries wait this long for others to join
+  them before the drain task queues their sends in batches (0.1 s; see ``queueing``).
 - ``WEBHOOK_SECRET_GRACE``: how long the previous secret keeps signing after a rotation (24 h).
 """
 
@@ -67,6 +69,10 @@ def requeue_after() -> timedelta:
 
 def countdown_max() -> float:
     return _seconds("WEBHOOK_COUNTDOWN_MAX", 600)
+
+
+def drain_delay() -> float:
+    return _seconds("WEBHOOK_DRAIN_DELAY", 0.1)
 
 
 def secret_grace() -> timedelta:

@@ -38,10 +38,11 @@ DRAIN_WEBHOOK_QUEUE = "partners.tasks.drain_webhook_queue"
 # the web process about 0.5 ms of CPU (Celery building and publishing the message) and the worker
 # one task run per delivery. With a Redis broker, a commit instead appends its deliveries to one
 # Redis list and sets a flag (``SET NX``) in the same round trip (about 0.07 ms); only the commit
-# that set the flag queues a drain task. The drain takes everything waiting, queues the send task
-# per batch of up to ``BATCH_SIZE`` of an endpoint's deliveries, and holds the flag until the
-# list is empty. At rest each commit still queues its own drain; in a rush one drain serves many
-# commits and the sends go out in batches.
+# that set the flag queues a drain task, to run ``WEBHOOK_DRAIN_DELAY`` later (0.1 s) so that the
+# commits of that moment join it. The drain takes everything waiting, queues the send task per
+# batch of up to ``BATCH_SIZE`` of an endpoint's deliveries, and holds the flag until the list
+# is empty. In a rush one drain serves many commits and the sends go out in batches: in the
+# order rush (bench/), the worker's CPU per delivery went from about 6 ms to about 1.5 ms.
 #
 # Nothing is lost with the list: the deliveries are rows first (``enqueued_at`` set), so if Redis
 # loses the list or a drain task is lost, the sweeper queues them after
@@ -74,7 +75,7 @@ def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) ->
         pipe.set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_TTL_MS)
         _, flagged = pipe.execute()
         if flagged:
-            current_app.tasks[DRAIN_WEBHOOK_QUEUE].apply_async()
+            current_app.tasks[DRAIN_WEBHOOK_QUEUE].apply_async(countdown=conf.drain_delay() or None)
     except Exception:
         _broker_failed_at = monotonic()
         _leave_to_sweeper(delivery_ids)
