@@ -123,7 +123,8 @@ def summary(sections: dict[str, str]) -> str:
     if orders:
         calls = call_figures(orders)
         rush = orders["rush"]["calls"]
-        p99 = max(rush["create"]["p99_ms"], rush["pay"]["p99_ms"])
+        paced = orders["paced"]["calls"]
+        p99 = max(paced["create"]["p99_ms"], paced["pay"]["p99_ms"])
         errors = run_errors(orders)
         ratio = rush["pay"]["per_s"] / orders["pgbench"]["tps"]
         for c in calls:
@@ -148,8 +149,9 @@ def summary(sections: dict[str, str]) -> str:
         rows += [
             [
                 "Order rush",
-                f"p99 at {orders['config']['clients']} clients (create, pay)",
-                f"{f(rush['create']['p99_ms'])}, {f(rush['pay']['p99_ms'])} ms",
+                "p99 at half the rush's maximum rate"
+                f" ({f(orders['paced']['offered_orders_per_s'])} orders/s offered; create, pay)",
+                f"{f(paced['create']['p99_ms'])}, {f(paced['pay']['p99_ms'])} ms",
                 "< 50 ms",
                 _met(p99 < TARGET_P99_MS),
             ],
