@@ -586,11 +586,16 @@ def machine_cpu_s(roots: dict[str, int]) -> dict[str, float]:
 
 
 def database_options() -> dict[str, str]:
-    """The database options of this run (``livecommerce/settings.py``), from the environment."""
+    """The database options of this run as the service's settings made them
+    (``livecommerce/settings.py``, from the environment): the pool, server-side binding and the
+    prepared statements' threshold."""
+    from django.conf import settings
+
+    options = settings.DATABASES["default"].get("OPTIONS", {})
     return {
-        name: os.environ.get(name, "")
-        for name in ("DATABASE_POOL", "DATABASE_POOL_MAX_SIZE", "DATABASE_SERVER_SIDE_BINDING")
-        if os.environ.get(name)
+        name: str(options[name])
+        for name in ("pool", "server_side_binding", "prepare_threshold")
+        if name in options
     }
 
 
@@ -1379,7 +1384,7 @@ def render(r: dict) -> str:
                     ("rush", "rush (create + pay, per call)"),
                 )
             )
-            + ". Database options: "
+            + ". Database options (Django's `OPTIONS`): "
             + (", ".join(f"`{k}={v}`" for k, v in r.get("database_options", {}).items()) or "none")
             + ".",
         ]

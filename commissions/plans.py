@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.services import audit_record, created_changes, field_changes, field_values
 from commissions.models import CommissionApplication, CommissionPlan, LedgerEntry
+from livecommerce import rows
 from livecommerce.api import check_currency, parse_amount
 from livecommerce.errors import AppError, AppValidationError
 from orders.models import Order, OrderLine
@@ -56,7 +57,9 @@ def _plans_in_force_sql() -> str:
     names = ("effective_from", "effective_to", "host_app", "brand", "currency")
     column = {name: meta.get_field(name).column for name in names}
     return (
-        f"SELECT * FROM {meta.db_table}"  # noqa: S608 (names from the model, values are params)
+        # The columns by name, not ``*``: a prepared ``*`` fails once a migration adds a column.
+        f"SELECT {rows.select_list(CommissionPlan, 'p', connection)}"  # noqa: S608 (names only)
+        f" FROM {meta.db_table} p"
         f" WHERE {column['effective_from']} <= %s"
         f" AND ({column['effective_to']} IS NULL OR {column['effective_to']} > %s)"
         f" AND ({column['host_app']} IS NULL OR {column['host_app']} = %s)"

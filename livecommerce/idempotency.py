@@ -46,6 +46,7 @@ from rest_framework.settings import api_settings
 
 from livecommerce.errors import error_response
 from livecommerce.models import IdempotencyRecord
+from livecommerce.rows import prepared_statements
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -265,6 +266,11 @@ class IdempotencyMiddleware:
                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
             )
 
+        # The busiest calls are keyed POSTs: their few statement texts, prepared (see rows).
+        with prepared_statements():
+            return self._keyed(request, key)
+
+    def _keyed(self, request, key: str):
         scope = _caller_scope(request)
         if scope is None:
             # Not authenticated (401) or refused (403): never a replay, nothing kept.

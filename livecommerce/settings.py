@@ -124,15 +124,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# How many runs of a statement's text prepare it inside ``prepared_statements`` (None: never).
+PREPARE_THRESHOLD: int | None = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Off by default (docs/benchmarks.md, analysis, says what each measured). DATABASE_POOL=true:
-    # Django's own pool of psycopg 3 connections in each process (psycopg-pool), sized
+    # DATABASE_POOL=true (off by default; docs/benchmarks.md says what it measured): Django's own
+    # pool of psycopg 3 connections in each process (psycopg-pool), sized
     # DATABASE_POOL_MIN_SIZE..DATABASE_POOL_MAX_SIZE, a request waiting at most
     # DATABASE_POOL_TIMEOUT seconds for one; a pool needs CONN_MAX_AGE 0 (the pool keeps them).
-    # DATABASE_SERVER_SIDE_BINDING=true: psycopg binds parameters on the server (prepared
-    # statements after a few executions of the same text).
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     if env.bool("DATABASE_POOL", default=False):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -141,8 +141,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
-    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+    # Server-side binding (on by default): psycopg sends the parameters apart from the text, which
+    # lets the order path's statements be prepared (``livecommerce.db.prepared_statements``: a
+    # statement run PREPARE_THRESHOLD times on a connection inside it is parsed and planned once,
+    # its later runs reuse the plan). Only there: reports and settlement runs plan every run for
+    # its own date range (a generic plan made a year's report 5x slower at p95).
+    # DATABASE_PREPARE_THRESHOLD=off prepares nothing; DATABASE_SERVER_SIDE_BINDING=false goes back
+    # to client-side binding (behind a pooler in transaction mode that does not track prepared
+    # statements, such as PgBouncer before 1.21 or without max_prepared_statements).
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
         _db_options["server_side_binding"] = True
+        _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+        if _prepare_threshold not in ("", "off", "none"):
+            PREPARE_THRESHOLD = int(_prepare_threshold)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

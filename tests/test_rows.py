@@ -141,3 +141,30 @@ def test_instance_is_what_the_orm_loads():
         }
     assert rows.instance(Partner, [None] * len(Partner._meta.concrete_fields), connection) is None
     assert Decimal(brand.minimum_payout["USD"]) == Decimal("25.00")
+
+
+def prepared_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_prepared_statements_only_inside_the_block(settings):
+    settings.PREPARE_THRESHOLD = 2
+    text = "SELECT %s::int + 1 AS kept_once"
+    before = prepared_count()
+    # outside the block: run it five times, nothing is prepared
+    with connection.cursor() as cursor:
+        for n in range(5):
+            cursor.execute(text, [n])
+    assert prepared_count() == before
+    # inside: the second run of the text prepares it, and the answers are the same
+    with rows.prepared_statements(), connection.cursor() as cursor:
+        answers = []
+        for n in range(3):
+            cursor.execute(text, [n])
+            answers.append(cursor.fetchone()[0])
+        assert prepared_count() == before + 1
+    assert answers == [1, 2, 3]
+    assert connection.connection.prepare_threshold is None  # as Django made the connection

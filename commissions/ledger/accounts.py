@@ -3,9 +3,11 @@ global order by whatever decides from, or changes, what a payee owes."""
 
 from collections.abc import Iterable
 
+from django.db import connection
+
 from commissions.choices import AccountPurpose
 from commissions.models import LedgerAccount
-from livecommerce import money
+from livecommerce import money, rows
 
 P = AccountPurpose
 
@@ -62,7 +64,9 @@ def _accounts_query(
     if partner_ids:
         held_by = f"{partner} IN ({', '.join(['%s'] * len(partner_ids))}) OR {held_by}"
     sql = (
-        f"SELECT * FROM {meta.db_table} WHERE {currency_} = %s"  # noqa: S608 (values are params)
+        # The columns by name, not ``*``: a prepared ``*`` fails once a migration adds a column.
+        f"SELECT {rows.select_list(LedgerAccount, 'a', connection)} FROM {meta.db_table} a"  # noqa: S608
+        f" WHERE {currency_} = %s"
         f" AND {purpose} IN ({', '.join(['%s'] * len(purposes))}) AND ({held_by})"
     )
     return sql, [currency, *purposes, *partner_ids]

@@ -10,7 +10,7 @@ New deliveries (``queue_new_deliveries``, what publishing an event calls) are co
 broker is Redis: see "Coalesced wake-ups" below.
 """
 
-from time import monotonic
+from time import monotonic, sleep
 
 import redis
 from celery import current_app
@@ -38,8 +38,8 @@ DRAIN_WEBHOOK_QUEUE = "partners.tasks.drain_webhook_queue"
 # the web process about 0.5 ms of CPU (Celery building and publishing the message) and the worker
 # one task run per delivery. With a Redis broker, a commit instead appends its deliveries to one
 # Redis list and sets a flag (``SET NX``) in the same round trip (about 0.07 ms); only the commit
-# that set the flag queues a drain task, to run ``WEBHOOK_DRAIN_DELAY`` later (0.1 s) so that the
-# commits of that moment join it. The drain takes everything waiting, queues the send task per
+# that set the flag queues a drain task, which first waits ``WEBHOOK_DRAIN_DELAY`` (0.1 s) so that
+# the commits of that moment join it. The drain takes everything waiting, queues the send task per
 # batch of up to ``BATCH_SIZE`` of an endpoint's deliveries, and holds the flag until the list
 # is empty. In a rush one drain serves many commits and the sends go out in batches: in the
 # order rush (bench/), the worker's CPU per delivery went from about 6 ms to about 1.5 ms.
@@ -75,7 +75,7 @@ def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) ->
         pipe.set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_TTL_MS)
         _, flagged = pipe.execute()
         if flagged:
-            current_app.tasks[DRAIN_WEBHOOK_QUEUE].apply_async(countdown=conf.drain_delay() or None)
+            current_app.tasks[DRAIN_WEBHOOK_QUEUE].apply_async()
     except Exception:
         _broker_failed_at = monotonic()
         _leave_to_sweeper(delivery_ids)
@@ -89,6 +89,13 @@ def drain_pending() -> int:
     client = _wake_up_client()
     if client is None:
         return 0
+    # The batching window: the commits of the next moment join the list while the flag is held.
+    # Waited here, in a task already acknowledged (``acks_late=False``), not with a countdown: a
+    # countdown keeps the message unacknowledged in the worker, and kombu's Redis transport can
+    # crash the worker when the broker connection drops with such messages outstanding.
+    delay = conf.drain_delay()
+    if delay and client.llen(PENDING_LIST) < BATCH_SIZE:
+        sleep(delay)
     taken = 0
     while True:
         items = client.lpop(PENDING_LIST, DRAIN_POP)

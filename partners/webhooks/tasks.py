@@ -7,6 +7,7 @@ safe to run twice.
 
 from celery import shared_task
 
+from livecommerce.rows import prepared_statements
 from partners.webhooks import queueing, services
 
 
@@ -34,11 +35,15 @@ def deliver_webhook(delivery_id: str) -> str:
     time_limit=90,
 )
 def deliver_webhooks(delivery_ids: list[str]) -> dict[str, str]:
-    """Send a batch of one endpoint's deliveries, each if it is pending and due, in order."""
-    return services.webhook_deliveries_send(delivery_ids=delivery_ids)
+    """Send a batch of one endpoint's deliveries, each if it is pending and due, in order (the
+    same few statements every time: prepared, see ``livecommerce.rows``)."""
+    with prepared_statements():
+        return services.webhook_deliveries_send(delivery_ids=delivery_ids)
 
 
-@shared_task(name="partners.tasks.drain_webhook_queue", acks_late=True, ignore_result=True)
+# Acknowledged when it starts (a lost drain loses nothing: the deliveries are rows, the sweeper
+# queues them), so no message of it is outstanding while it waits for the batch to fill.
+@shared_task(name="partners.tasks.drain_webhook_queue", acks_late=False, ignore_result=True)
 def drain_webhook_queue() -> int:
     """Queue the send task for the deliveries commits left in the Redis list (see
     ``queueing``), in batches of an endpoint's; how many it took."""

@@ -1,5 +1,6 @@
-"""The database options the order benchmark compares: Django's psycopg pool and server-side
-binding, each behind an environment variable and off by default."""
+"""The database options the order benchmark compares: Django's psycopg pool (off by default) and
+server-side binding with prepared statements (on by default), each behind environment variables.
+"""
 
 import json
 import os
@@ -21,11 +22,14 @@ with connection.cursor() as cursor:
     one = cursor.fetchone()[0]
 print(json.dumps({
     "options": {
-        k: v for k, v in db.get("OPTIONS", {}).items() if k in ("pool", "server_side_binding")
+        k: v
+        for k, v in db.get("OPTIONS", {}).items()
+        if k in ("pool", "server_side_binding")
     },
     "conn_max_age": db["CONN_MAX_AGE"],
     "pooled": connection.pool is not None,
     "one": one,
+    "prepare_threshold": settings.PREPARE_THRESHOLD,
 }))
 """
 
@@ -52,20 +56,29 @@ def probe(**env) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_by_default_no_pool_and_client_side_binding():
+def test_by_default_no_pool_server_side_binding_and_a_threshold_of_five():
     result = probe()
 
-    assert result["options"] == {}
+    assert result["options"] == {"server_side_binding": True}
+    assert result["prepare_threshold"] == 5
     assert result["conn_max_age"] == 60
     assert not result["pooled"]
+    assert result["one"] == 1
 
 
-def test_the_pool_and_server_side_binding_when_asked():
+def test_prepared_statements_off_and_client_side_binding_when_asked():
+    result = probe(DATABASE_PREPARE_THRESHOLD="off")
+    assert (result["options"], result["prepare_threshold"]) == ({"server_side_binding": True}, None)
+    result = probe(DATABASE_SERVER_SIDE_BINDING="false")
+    assert (result["options"], result["prepare_threshold"]) == ({}, None)
+    assert result["one"] == 1
+
+
+def test_the_pool_when_asked():
     result = probe(
         DATABASE_POOL="true",
         DATABASE_POOL_MIN_SIZE="1",
         DATABASE_POOL_MAX_SIZE="3",
-        DATABASE_SERVER_SIDE_BINDING="true",
     )
 
     assert result["options"] == {
