@@ -331,8 +331,8 @@ HAND_SQL = [
         SELECT l.account_id, l.partner_id, l.id, l.entry_id, l.kind, l.share, l.order_id,
                l.order_line_id, l.debit, l.credit
           FROM commissions_ledgerline l
-         WHERE l.purpose = 'partner_available' AND l.currency = %(currency)s
-           AND l.created < %(cutoff)s AND l.kind <> 'settlement'
+         WHERE l.purpose = 'partner_available' AND l.currency = %(currency)s::text
+           AND l.created < %(cutoff)s::timestamptz AND l.kind <> 'settlement'
     ), per_account AS (
         SELECT account_id, partner_id, max(id) AS to_line_id, count(*) AS line_count,
                sum(credit - debit) AS net,
@@ -379,7 +379,7 @@ HAND_SQL = [
         (id, period_end, currency, trigger, status, watermark_line_id, prepared,
          settlement_count, line_count, net_payout, below_minimum_count, non_positive_count,
          attempts, error, created)
-    VALUES ('run_hand', %(period_end)s, %(currency)s, 'request', 'completed', 0, true,
+    VALUES ('run_hand', %(period_end)s::date, %(currency)s::text, 'request', 'completed', 0, true,
             0, 0, 0, 0, 0, 1, '', now())
     """,
     """
@@ -388,33 +388,34 @@ HAND_SQL = [
          gross, platform_commission, creator_commission, fulfillment_fees, refunds,
          adjustments, net_payout, line_count, status, payout_reference, failure_reason,
          created, updated)
-    SELECT id, 'run_hand', partner_id, account_id, %(currency)s, %(period_end)s, 0, to_line_id,
+    SELECT id, 'run_hand', partner_id, account_id, %(currency)s::text, %(period_end)s::date, 0,
+           to_line_id,
            gross, platform, creator, fulfillment, refunds, coalesce(adjustments, 0), net,
            line_count, 'pending', '', '', now(), now()
       FROM hand_settlements
     """,
     """
     INSERT INTO commissions_ledgeraccount (id, purpose, partner_id, currency, created)
-    SELECT 'acc_hand' || id, 'partner_in_payout', partner_id, %(currency)s, now()
+    SELECT 'acc_hand' || id, 'partner_in_payout', partner_id, %(currency)s::text, now()
       FROM hand_settlements
         ON CONFLICT DO NOTHING
     """,
     """
     INSERT INTO commissions_ledgerentry
         (id, kind, reference, currency, idempotency_key, memo, created)
-    SELECT 'je_' || id, 'settlement', id, %(currency)s, 'settlement:' || id, '', now()
+    SELECT 'je_' || id, 'settlement', id, %(currency)s::text, 'settlement:' || id, '', now()
       FROM hand_settlements
     """,
     """
     INSERT INTO commissions_ledgerline
         (entry_id, account_id, partner_id, purpose, currency, kind, created, debit, credit,
          share)
-    SELECT 'je_' || s.id, a.id, s.partner_id, a.purpose, %(currency)s, 'settlement', now(),
+    SELECT 'je_' || s.id, a.id, s.partner_id, a.purpose, %(currency)s::text, 'settlement', now(),
            CASE WHEN a.purpose = 'partner_available' THEN s.net ELSE 0 END,
            CASE WHEN a.purpose = 'partner_in_payout' THEN s.net ELSE 0 END, ''
       FROM hand_settlements s
       JOIN commissions_ledgeraccount a
-        ON a.partner_id = s.partner_id AND a.currency = %(currency)s
+        ON a.partner_id = s.partner_id AND a.currency = %(currency)s::text
        AND a.purpose IN ('partner_available', 'partner_in_payout')
     """,
     """
@@ -425,7 +426,8 @@ HAND_SQL = [
     WITH data AS (
         SELECT h.id, h.partner_id, jsonb_build_object(
                    'id', h.id, 'run', 'run_hand', 'partner', h.partner_id,
-                   'currency', %(currency)s, 'period_end', %(period_end)s, 'status', 'pending',
+                   'currency', %(currency)s::text, 'period_end', %(period_end)s::date,
+                   'status', 'pending',
                    'gross', (h.gross / 100.0)::text,
                    'platform_commission', (h.platform / 100.0)::text,
                    'creator_commission', (h.creator / 100.0)::text,
