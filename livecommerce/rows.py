@@ -55,7 +55,8 @@ def insert_sql(model, objs, connection, *, raw: bool = False, on_conflict=None) 
     is built by Django's compiler the first time a shape is written and kept; later calls only
     prepare the values as that compiler does (``pre_save`` unless ``raw``, then
     ``get_db_prep_save``), which on the busiest calls cost a third of what building the text did.
-    A value that is an expression goes through Django's compiler every time.
+    A call with a value that is an expression goes through Django's compiler, and its text is
+    never kept.
     """
     fields = [f for f in model._meta.concrete_fields if not getattr(f, "db_returning", False)]
     key = (model, connection.vendor, on_conflict, len(objs) == 1)
@@ -74,7 +75,14 @@ def insert_sql(model, objs, connection, *, raw: bool = False, on_conflict=None) 
             return text, rows[0]
         return text, [list(column) for column in zip(*rows, strict=True)]
     sql, params = _compiled_insert(model, fields, objs, connection, raw, on_conflict)
-    if key not in _INSERT_TEXT:
+    # A text made for an expression (``Now()``, a database default) is not the text of plain
+    # values: kept only when every value was plain, so the next call decides again otherwise.
+    plain = not any(
+        hasattr(getattr(obj, field.attname), "resolve_expression")
+        for obj in objs
+        for field in fields
+    )
+    if plain and key not in _INSERT_TEXT:
         kept = (
             connection.vendor == "postgresql"
             and not any(hasattr(field, "get_placeholder") for field in fields)

@@ -142,7 +142,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
     # Server-side binding (on by default): psycopg sends the parameters apart from the text, which
-    # lets the order path's statements be prepared (``livecommerce.db.prepared_statements``: a
+    # lets the order path's statements be prepared (``livecommerce.rows.prepared_statements``: a
     # statement run PREPARE_THRESHOLD times on a connection inside it is parsed and planned once,
     # its later runs reuse the plan). Only there: reports and settlement runs plan every run for
     # its own date range (a generic plan made a year's report 5x slower at p95).

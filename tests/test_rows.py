@@ -7,10 +7,11 @@ have loaded. Both compared against Django itself, on the database the tests run 
 """
 
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection
-from django.db.models import Value
+from django.db.models import Func, Value
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -97,22 +98,35 @@ def test_insert_sql_kept_text_gives_what_django_compiles(model, make, raw, on_co
 
 
 def test_insert_sql_of_recipients_and_deliveries_as_events_write_them():
-    # what ``event_publish_many`` hands it: new instances, pre_save (ids and times) applied
+    # what ``event_publish_many`` hands it: new instances, ``pre_save`` (the times) applied by it
     [event] = events(1)
     host = factories.HostAppFactory()
-    recipients = [EventRecipient(event=event, partner_id=host.pk)]
     now = timezone.now()
+    recipients = [EventRecipient(event=event, partner_id=host.pk)]
     deliveries = [
         WebhookDelivery(event=event, endpoint_id=f"whe_{i}", next_attempt_at=now, enqueued_at=now)
         for i in range(2)
     ]
-    for model, objs in ((EventRecipient, recipients), (WebhookDelivery, deliveries)):
-        sql, params = rows.insert_sql(model, objs, connection)
-        again_sql, again_params = rows.insert_sql(model, objs, connection)
-        assert again_sql == sql
-        # pre_save stamps ``created`` anew on each call; everything else is the same
-        assert len(again_params) == len(params)
-        assert compiled(model, objs)[0] == sql
+    # ``pre_save`` stamps ``created`` with the clock on each call: one instant for all of them
+    with mock.patch("django.utils.timezone.now", return_value=now):
+        for model, objs in ((EventRecipient, recipients), (WebhookDelivery, deliveries)):
+            rows.insert_sql(model, objs, connection)  # the text is kept (PostgreSQL)
+            assert comparable(rows.insert_sql(model, objs, connection)) == compiled(model, objs)
+
+
+def test_a_first_call_holding_an_expression_keeps_no_text():
+    # one row: Django writes VALUES, with the expression's own SQL in them
+    objs = ledger_lines(1)
+    objs[0].credit = Func(Value(7), function="ABS")
+    key = (LedgerLine, connection.vendor, None, True)
+    rows._INSERT_TEXT.pop(key, None)
+    first = comparable(rows.insert_sql(LedgerLine, objs, connection))
+    assert first == compiled(LedgerLine, objs)  # Django's own, expression and all
+    assert "ABS(" in first[0]
+    assert key not in rows._INSERT_TEXT  # not the text of plain values: not kept
+    # so the next plain row gets the plain text, not ABS(...) around its value
+    plain = ledger_lines(1)
+    assert comparable(rows.insert_sql(LedgerLine, plain, connection)) == compiled(LedgerLine, plain)
 
 
 def test_an_expression_value_goes_through_djangos_compiler():

@@ -10,6 +10,7 @@ New deliveries (``queue_new_deliveries``, what publishing an event calls) are co
 broker is Redis: see "Coalesced wake-ups" below.
 """
 
+from contextlib import suppress
 from time import monotonic, sleep
 
 import redis
@@ -67,6 +68,7 @@ def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) ->
     if _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE:
         _leave_to_sweeper(delivery_ids)
         return
+    flagged = False
     try:
         pipe = client.pipeline(transaction=False)
         pipe.rpush(
@@ -79,8 +81,15 @@ def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) ->
     except Exception:
         _broker_failed_at = monotonic()
         _leave_to_sweeper(delivery_ids)
+        if flagged:  # no drain was queued: let another process's commit queue one
+            _release_flag(client)
         raise
     _broker_failed_at = None
+
+
+def _release_flag(client) -> None:
+    with suppress(redis.RedisError):  # if not, it expires after DRAIN_FLAG_TTL_MS
+        client.delete(DRAIN_FLAG)
 
 
 def drain_pending() -> int:
@@ -96,6 +105,14 @@ def drain_pending() -> int:
     delay = conf.drain_delay()
     if delay and client.llen(PENDING_LIST) < BATCH_SIZE:
         sleep(delay)
+    try:
+        return _drain(client)
+    except Exception:
+        _release_flag(client)  # what it popped is left to the sweeper; the next commit drains
+        raise
+
+
+def _drain(client) -> int:
     taken = 0
     while True:
         items = client.lpop(PENDING_LIST, DRAIN_POP)

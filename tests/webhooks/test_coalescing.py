@@ -11,6 +11,7 @@ import json
 
 import pytest
 import redis
+from celery import current_app
 
 from partners.webhooks import queueing
 from partners.webhooks.models import WebhookDelivery
@@ -28,6 +29,13 @@ def broker():
         yield claim
     claim.empty()
     claim.release()
+
+
+@pytest.fixture
+def unpaused():
+    """The pause a refusing broker sets in this process, lifted again after the test."""
+    yield
+    queueing._broker_failed_at = None
 
 
 def messages(client: redis.Redis) -> list[tuple[str, list]]:
@@ -88,23 +96,51 @@ def test_commits_while_a_drain_is_queued_add_to_its_list_and_it_sends_them_in_on
     assert [task for task, _ in messages(broker.client)].count(queueing.DRAIN_WEBHOOK_QUEUE) == 2
 
 
-def test_a_drain_takes_what_was_pushed_while_it_let_the_flag_go(broker, host_app):
+def test_a_drain_takes_what_was_pushed_while_it_let_the_flag_go(broker, host_app, settings):
+    settings.WEBHOOK_DRAIN_DELAY = 0
     webhook_endpoint_create(partner=host_app, url="http://127.0.0.1:9/hook", events=["*"])
     publish(type="order.created", object_id="ord_a", partners=[host_app])
     [first] = WebhookDelivery.objects.all()
-    # A commit that found the flag still set queued no drain; its delivery is in the list.
-    broker.client.rpush(queueing.PENDING_LIST, f"dlv_late {first.endpoint_id}")
+    client = queueing._wake_up_client()
+    release = client.delete
+    late = []
 
-    assert queueing.drain_pending() == 2
+    def commit_meanwhile(*keys):
+        # A commit lands after the drain found the list empty and before it lets the flag go:
+        # it sees the flag still set, so it queues no drain of its own.
+        if not late:
+            late.append(f"dlv_late {first.endpoint_id}")
+            client.rpush(queueing.PENDING_LIST, late[0])
+            assert not client.set(queueing.DRAIN_FLAG, "1", nx=True)
+        return release(*keys)
+
+    client.delete = commit_meanwhile
+    try:
+        assert queueing.drain_pending() == 2
+    finally:
+        client.delete = release
     sent = [args[0] for task, args in messages(broker.client) if task == queueing.DELIVER_WEBHOOKS]
-    assert sent == [[first.pk, "dlv_late"]]
+    assert sent == [[first.pk], ["dlv_late"]]  # the late one was taken by the recheck
+    assert pending(broker.client) == []
+    assert broker.client.get(queueing.DRAIN_FLAG) is None
 
 
-@pytest.fixture
-def unpaused():
-    """The pause a refusing broker sets in this process, lifted again after the test."""
-    yield
-    queueing._broker_failed_at = None
+def test_a_drain_that_could_not_be_queued_lets_the_flag_go(broker, host_app, unpaused):
+    webhook_endpoint_create(partner=host_app, url="http://127.0.0.1:9/hook", events=["*"])
+    drain = current_app.tasks[queueing.DRAIN_WEBHOOK_QUEUE]
+
+    def refused(*args, **kwargs):
+        raise OSError("the broker refused the message")
+
+    drain.apply_async = refused  # the list's Redis answers, the Celery publish fails
+    try:
+        publish(type="order.created", object_id="ord_a", partners=[host_app])
+    finally:
+        del drain.apply_async
+    [delivery] = WebhookDelivery.objects.all()
+    assert (delivery.status, delivery.enqueued_at) == ("pending", None)  # left to the sweeper
+    # and the flag is not left set, which would keep other processes' commits from draining
+    assert broker.client.get(queueing.DRAIN_FLAG) is None
 
 
 def test_a_broker_that_refuses_leaves_the_deliveries_to_the_sweeper(host_app, unpaused):
