@@ -514,19 +514,7 @@ def drop_in_database() -> dict:
 def workers_cpu_s(master_pid: int) -> float:
     """CPU seconds (user + system) the gunicorn master's workers have used so far, from
     ``/proc``: per call under load, the figure the requests/s of a 2-core machine follow."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # Fields after the command name (which may hold spaces): state, ppid, ...
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    return sum(cpu for parent, _, cpu in _processes().values() if parent == master_pid)
 
 
 def _processes() -> dict[int, tuple[int, str, float]]:

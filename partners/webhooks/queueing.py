@@ -65,7 +65,7 @@ def queue_new_deliveries(delivery_ids: list[str], *, endpoint_ids: list[str]) ->
     if client is None:
         queue_deliveries(delivery_ids, endpoint_ids=endpoint_ids)
         return
-    if _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE:
+    if _paused():
         _leave_to_sweeper(delivery_ids)
         return
     flagged = False
@@ -165,8 +165,7 @@ def queue_deliveries(
     caller's robust on-commit hook, which logs it. The sweeper itself always tries.
     """
     global _broker_failed_at
-    paused = _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE
-    if paused and not sweeping:
+    if _paused() and not sweeping:
         _leave_to_sweeper(delivery_ids)
         return
     batches = _batches(delivery_ids, endpoint_ids)
@@ -179,6 +178,11 @@ def queue_deliveries(
             _leave_to_sweeper([pk for rest in batches[done:] for pk in rest])
             raise
     _broker_failed_at = None
+
+
+def _paused() -> bool:
+    """Whether this process left queueing to the sweeper after a broker failure moments ago."""
+    return _broker_failed_at is not None and monotonic() - _broker_failed_at < BROKER_PAUSE
 
 
 def _batches(delivery_ids: list[str], endpoint_ids: list[str] | None) -> list[list[str]]:
