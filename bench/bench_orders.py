@@ -1378,6 +1378,9 @@ def render(r: dict) -> str:
         ]
     if "machine_cpu_s" in r["rush"]:
         lines += ["", render_machine_cpu(r)]
+        budget = render_cpu_budget(r)
+        if budget:
+            lines += ["", budget]
     if r.get("hot") or r.get("drop"):
         lines += ["", render_hot(r)]
     return "\n".join(lines)
@@ -1432,6 +1435,91 @@ def render_machine_cpu(r: dict) -> str:
             ["phase", *MACHINE_GROUPS, "machine busy", "busy share"],
             rows,
             "l" + "r" * (len(MACHINE_GROUPS) + 2),
+        )
+    )
+
+
+def _per_call_ms(phase: dict) -> dict[str, float]:
+    """``machine_cpu_s`` of a one-call phase, in ms per call answered."""
+    answered = sum(c["calls"] for c in phase["calls"].values())
+    return {k: v * 1000 / max(answered, 1) for k, v in phase["machine_cpu_s"].items()}
+
+
+def cpu_budget(r: dict) -> list[dict]:
+    """For create and pay at each client count: the machine CPU per call that 40% of the
+    minimal endpoint's requests/s allows, what the call spends outside gunicorn (PostgreSQL,
+    the webhook's worker and receiver, the load generator), and so what gunicorn could spend.
+
+    On a machine kept busy (the busy share is ~100% in these phases), requests/s follow the
+    machine's CPU per call: 40% of the minimal endpoint's rate is 2.5x its CPU per call."""
+    runs = [(r, r.get("config", {}).get("clients"))]
+    if r.get("fewer"):
+        runs.append((r["fewer"], r["fewer"]["clients"]))
+    budgets = []
+    for run, clients in runs:
+        if not all(run.get(k, {}).get("machine_cpu_s") for k in ("ping", "create", "pay")):
+            continue
+        ping = _per_call_ms(run["ping"])
+        allowed = ping["machine busy"] / TARGET_CALL_RATIO
+        for call in ("create", "pay"):
+            spent = _per_call_ms(run[call])
+            outside = spent["machine busy"] - spent["gunicorn"]
+            budgets.append(
+                {
+                    "call": call,
+                    "clients": clients,
+                    "ping_ms": ping["machine busy"],
+                    "ping_gunicorn_ms": ping["gunicorn"],
+                    "allowed_ms": allowed,
+                    "spent_ms": spent["machine busy"],
+                    "outside_gunicorn_ms": outside,
+                    "gunicorn_ms": spent["gunicorn"],
+                    "gunicorn_allowed_ms": allowed - outside,
+                    "ratio_if_gunicorn_as_minimal": ping["machine busy"]
+                    / (outside + ping["gunicorn"]),
+                }
+            )
+    return budgets
+
+
+def render_cpu_budget(r: dict) -> str:
+    budgets = cpu_budget(r)
+    if not budgets:
+        return ""
+    rows = [
+        [
+            f"`{b['call']}`, {b['clients']} clients",
+            f"{b['ping_ms']:.2f}",
+            f"{b['allowed_ms']:.2f}",
+            f"{b['spent_ms']:.2f}",
+            f"{b['outside_gunicorn_ms']:.2f}",
+            f"{b['gunicorn_allowed_ms']:.2f}",
+            f"{b['gunicorn_ms']:.2f} ({b['ping_gunicorn_ms']:.2f})",
+            f"{b['ratio_if_gunicorn_as_minimal']:.0%}",
+        ]
+        for b in budgets
+    ]
+    return (
+        f"The budget of {TARGET_CALL_RATIO:.0%}, from the table above: with the machine kept busy, "
+        "requests/s follow the machine's CPU per call, so a call reaches "
+        f"{TARGET_CALL_RATIO:.0%} of the minimal endpoint's rate when it costs the machine at "
+        f"most {1 / TARGET_CALL_RATIO:.1f}x the minimal endpoint's CPU. What the call spends "
+        "outside gunicorn (PostgreSQL, the Celery worker and receiver of its webhook, the load "
+        "generator) leaves what gunicorn may spend; the last column is the ratio the call "
+        "would reach if its gunicorn CPU were the minimal endpoint's own (ms per call):\n\n"
+        + common.table(
+            [
+                "call",
+                "minimal endpoint",
+                "allowed",
+                "spent",
+                "outside gunicorn",
+                "gunicorn allowed",
+                "gunicorn spent (minimal's)",
+                "ratio at minimal's gunicorn",
+            ],
+            rows,
+            "lrrrrrrr",
         )
     )
 

@@ -11,10 +11,12 @@ once per connection.
 """
 
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection as default_connection
 from django.db.models import Model
+from django.db.models import fields as model_fields
 from django.db.models.sql import InsertQuery
 
 
@@ -42,6 +44,47 @@ def instance(model: type[Model], values, connection) -> Model | None:
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
+# Field classes (exactly these, not subclasses) whose ``get_db_prep_save`` of a value of the type
+# named is cheap to give directly on PostgreSQL: a ``str``, a ``bool`` and an aware ``datetime``
+# come back unchanged (``adapt_datetimefield_value`` returns the time as is; a naive one is
+# warned about and made aware, so it goes the long way), an ``int`` comes back wrapped by the
+# database's ``adapt_integerfield_value`` (psycopg's Int2/Int4/Int8, so PostgreSQL is told the
+# column's type), and None is None for all of them. A foreign key prepares as its target field.
+_PLAIN_TYPES: dict[type, type] = {
+    model_fields.CharField: str,
+    model_fields.TextField: str,
+    model_fields.EmailField: str,
+    model_fields.IntegerField: int,
+    model_fields.BigIntegerField: int,
+    model_fields.SmallIntegerField: int,
+    model_fields.PositiveIntegerField: int,
+    model_fields.PositiveBigIntegerField: int,
+    model_fields.PositiveSmallIntegerField: int,
+    model_fields.BooleanField: bool,
+    model_fields.DateTimeField: datetime,
+}
+
+
+def _plain(field) -> tuple[type | None, str]:
+    """The type of value ``field`` prepares cheaply (``_PLAIN_TYPES``) or None, and the internal
+    type of the field the value is stored as."""
+    target = field.target_field if field.is_relation else field
+    return _PLAIN_TYPES.get(type(target)), target.get_internal_type()
+
+
+def _prepared(field, plain: tuple[type | None, str], value, connection):
+    """``field.get_db_prep_save(value, connection)``, without its layers for a plain value."""
+    kind, internal_type = plain
+    if value is None:
+        return None
+    if type(value) is kind:
+        if kind is int:
+            return connection.ops.adapt_integerfield_value(value, internal_type)
+        if kind is not datetime or value.tzinfo is not None:
+            return value
+    return field.get_db_prep_save(value, connection)
+
+
 # Django's INSERT text per (model, database vendor, conflict clause, one row or several): on
 # PostgreSQL several rows are one ``INSERT ... SELECT * FROM UNNEST(%s::type[], ...)``, whose
 # text does not depend on their number. None: a shape whose text does (kept from being cached).
@@ -54,7 +97,8 @@ def insert_sql(model, objs, connection, *, raw: bool = False, on_conflict=None) 
     ``raw``: the instances' values as they are (already ``stamp``-ed), no ``pre_save``. The text
     is built by Django's compiler the first time a shape is written and kept; later calls only
     prepare the values as that compiler does (``pre_save`` unless ``raw``, then
-    ``get_db_prep_save``), which on the busiest calls cost a third of what building the text did.
+    ``get_db_prep_save``, or its result given directly for a plain value), which on the
+    busiest calls cost a third of what building the text did.
     A call with a value that is an expression goes through Django's compiler, and its text is
     never kept.
     """
@@ -62,14 +106,15 @@ def insert_sql(model, objs, connection, *, raw: bool = False, on_conflict=None) 
     key = (model, connection.vendor, on_conflict, len(objs) == 1)
     text = _INSERT_TEXT.get(key)
     if text is not None:
+        plain = [_plain(field) for field in fields]
         rows = []
         for obj in objs:
             row = []
-            for field in fields:
+            for field, field_plain in zip(fields, plain, strict=True):
                 value = getattr(obj, field.attname) if raw else field.pre_save(obj, True)
                 if hasattr(value, "resolve_expression"):
                     return _compiled_insert(model, fields, objs, connection, raw, on_conflict)
-                row.append(field.get_db_prep_save(value, connection))
+                row.append(_prepared(field, field_plain, value, connection))
             rows.append(row)
         if len(rows) == 1:
             return text, rows[0]

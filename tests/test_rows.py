@@ -30,12 +30,16 @@ def compiled(model, objs, *, raw=False, on_conflict=None):
 
 
 def comparable(value):
-    """Parameters in a form that compares by value (psycopg's JSON wrappers compare by identity)."""
+    """Parameters in a form that compares by value and by the type psycopg is given (its JSON
+    wrappers compare by identity; its Int2/Int4/Int8 equal a plain int, but tell PostgreSQL
+    another type)."""
     if isinstance(value, list | tuple):
         return type(value)(comparable(item) for item in value)
     if type(value).__name__ in ("Json", "Jsonb"):
         return ("json", value.obj)
-    return value
+    if value is None or isinstance(value, str):
+        return value
+    return (type(value), value)
 
 
 def events(n: int) -> list[Event]:
@@ -182,3 +186,46 @@ def test_prepared_statements_only_inside_the_block(settings):
         assert prepared_count() == before + 1
     assert answers == [1, 2, 3]
     assert connection.connection.prepare_threshold is None  # as Django made the connection
+
+
+def test_plain_values_skip_preparation_only_where_it_changes_nothing():
+    # ``get_db_prep_save`` is skipped for a str, int, bool, aware datetime or None of Django's
+    # own field classes; anything else (a naive time, which Django makes aware; JSON; a
+    # Decimal in an integer column) still goes through it: the parameters equal Django's.
+    from partners.webhooks.models import WebhookAttempt
+
+    naive = ledger_lines(3)
+    for line in naive:
+        line.created = line.created.replace(tzinfo=None)
+    naive[1].credit = Decimal("101")  # an integer column given a Decimal: Django's int()
+    attempts = [
+        WebhookAttempt(
+            delivery_id="whd_x",
+            succeeded=i % 2 == 0,
+            status_code=None if i else 200,
+            latency_ms=i,
+            error="",
+            response_body="ok",
+            created=timezone.now(),
+        )
+        for i in range(3)
+    ]
+    for model, objs in ((LedgerLine, naive), (WebhookAttempt, attempts)):
+        with pytest.warns(RuntimeWarning) if objs is naive else _no_warning():
+            rows.insert_sql(model, objs, connection, raw=True)  # the text is kept (PostgreSQL)
+            kept = comparable(rows.insert_sql(model, objs, connection, raw=True))
+            expected = compiled(model, objs, raw=True)
+        assert kept == expected
+    _, params = rows.insert_sql(LedgerLine, naive, connection, raw=True)
+    fields = [f for f in LedgerLine._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    credit = [f.attname for f in fields].index("credit")
+    created = [f.attname for f in fields].index("created")
+    if connection.vendor == "postgresql":  # columns: the Decimal became an Int8, times aware
+        assert [type(v).__name__ for v in params[credit]] == ["Int8"] * 3
+        assert all(v.tzinfo is not None for v in params[created])
+
+
+def _no_warning():
+    from contextlib import nullcontext
+
+    return nullcontext()
