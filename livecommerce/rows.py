@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection as default_connection
 from django.db.models import Model
 from django.db.models import fields as model_fields
+from django.db.models.fields import related as related_fields
 from django.db.models.sql import InsertQuery
 
 
@@ -49,7 +50,8 @@ def instance(model: type[Model], values, connection) -> Model | None:
 # come back unchanged (``adapt_datetimefield_value`` returns the time as is; a naive one is
 # warned about and made aware, so it goes the long way), an ``int`` comes back wrapped by the
 # database's ``adapt_integerfield_value`` (psycopg's Int2/Int4/Int8, so PostgreSQL is told the
-# column's type), and None is None for all of them. A foreign key prepares as its target field.
+# column's type), and None is None for each of them. A foreign key (exactly Django's
+# ``ForeignKey`` or ``OneToOneField``) prepares as its target field.
 _PLAIN_TYPES: dict[type, type] = {
     model_fields.CharField: str,
     model_fields.TextField: str,
@@ -63,24 +65,32 @@ _PLAIN_TYPES: dict[type, type] = {
     model_fields.BooleanField: bool,
     model_fields.DateTimeField: datetime,
 }
+_PLAIN_RELATIONS = (related_fields.ForeignKey, related_fields.OneToOneField)
 
 
 def _plain(field) -> tuple[type | None, str]:
     """The type of value ``field`` prepares cheaply (``_PLAIN_TYPES``) or None, and the internal
     type of the field the value is stored as."""
-    target = field.target_field if field.is_relation else field
+    target = field
+    if field.is_relation:
+        if type(field) not in _PLAIN_RELATIONS:
+            return None, ""
+        target = field.target_field
     return _PLAIN_TYPES.get(type(target)), target.get_internal_type()
 
 
 def _prepared(field, plain: tuple[type | None, str], value, connection):
     """``field.get_db_prep_save(value, connection)``, without its layers for a plain value."""
     kind, internal_type = plain
+    if kind is None:
+        return field.get_db_prep_save(value, connection)
     if value is None:
         return None
     if type(value) is kind:
         if kind is int:
             return connection.ops.adapt_integerfield_value(value, internal_type)
-        if kind is not datetime or value.tzinfo is not None:
+        # aware as Django's ``timezone.is_aware`` reads it: an offset, not merely a tzinfo
+        if kind is not datetime or value.utcoffset() is not None:
             return value
     return field.get_db_prep_save(value, connection)
 

@@ -6,12 +6,13 @@ row and for several, raw or not, with a conflict clause. ``instance`` builds wha
 have loaded. Both compared against Django itself, on the database the tests run on.
 """
 
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.db import connection
-from django.db.models import Func, Value
+from django.db.models import CASCADE, CharField, ForeignKey, Func, Value
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -216,7 +217,8 @@ def test_plain_values_skip_preparation_only_where_it_changes_nothing():
             kept = comparable(rows.insert_sql(model, objs, connection, raw=True))
             expected = compiled(model, objs, raw=True)
         assert kept == expected
-    _, params = rows.insert_sql(LedgerLine, naive, connection, raw=True)
+    with pytest.warns(RuntimeWarning):
+        _, params = rows.insert_sql(LedgerLine, naive, connection, raw=True)
     fields = [f for f in LedgerLine._meta.concrete_fields if not getattr(f, "db_returning", False)]
     credit = [f.attname for f in fields].index("credit")
     created = [f.attname for f in fields].index("created")
@@ -229,3 +231,54 @@ def _no_warning():
     from contextlib import nullcontext
 
     return nullcontext()
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: naive to Django (``timezone.is_naive``), though set."""
+
+    def utcoffset(self, dt):
+        return None
+
+
+class _SubclassedKey(ForeignKey):
+    pass
+
+
+class _NoneMapping(CharField):
+    def get_db_prep_save(self, value, connection):
+        return "none" if value is None else value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "warns"),
+    [
+        (LedgerLine._meta.get_field("purpose"), "x", False),
+        (LedgerLine._meta.get_field("credit"), 7, False),
+        (LedgerLine._meta.get_field("credit"), True, False),  # a bool in an integer column
+        (LedgerLine._meta.get_field("created"), datetime(2026, 1, 1, tzinfo=UTC), False),
+        (LedgerLine._meta.get_field("created"), datetime(2026, 1, 1), True),
+        (LedgerLine._meta.get_field("created"), datetime(2026, 1, 1, tzinfo=_NoOffset()), True),
+        (LedgerLine._meta.get_field("account"), "acct_x", False),
+        (LedgerLine._meta.get_field("account"), None, False),
+    ],
+)
+def test_prepared_is_get_db_prep_save(field, value, warns):
+    # value, type and warning: what Django's own preparation gives, for each kind of value
+    expecting = pytest.warns(RuntimeWarning) if warns else _no_warning()
+    with expecting:
+        expected = field.get_db_prep_save(value, connection)
+    with expecting:
+        got = rows._prepared(field, rows._plain(field), value, connection)
+    assert comparable([got]) == comparable([expected])
+
+
+def test_only_djangos_own_field_classes_take_the_short_way():
+    target = LedgerLine._meta.get_field("account")
+    subclassed = _SubclassedKey(target.related_model, on_delete=CASCADE)
+    subclassed.set_attributes_from_name("account")
+    subclassed.remote_field.model = target.related_model
+    assert rows._plain(target)[0] is str
+    assert rows._plain(subclassed) == (None, "")
+    mapping = _NoneMapping(max_length=5)
+    assert rows._plain(mapping)[0] is None
+    assert rows._prepared(mapping, rows._plain(mapping), None, connection) == "none"
