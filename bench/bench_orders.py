@@ -1437,19 +1437,12 @@ def render_machine_cpu(r: dict) -> str:
         cpu = phase.get("machine_cpu_s")
         if not cpu:
             continue
-        calls = phase["calls"]
-        answered = (
-            calls["pay"]["calls"]
-            if "pay" in calls and "create" in calls
-            else sum(c["calls"] for c in calls.values())
-        )
-        per = 1000 / max(answered, 1)
+        per_call = _per_call_ms(phase)
         busy = cpu["machine busy"]
         rows.append(
             [
                 label,
-                *(f"{cpu[group] * per:.2f}" for group in MACHINE_GROUPS),
-                f"{busy * per:.2f}",
+                *(f"{per_call[group]:.2f}" for group in (*MACHINE_GROUPS, "machine busy")),
                 f"{busy / max(busy + cpu['machine idle'], 1e-9):.0%}",
             ]
         )
@@ -1466,9 +1459,16 @@ def render_machine_cpu(r: dict) -> str:
     )
 
 
+def _answered(calls: dict) -> int:
+    """A phase's calls answered; in a rush (create and pay), its orders: the pays."""
+    if "pay" in calls and "create" in calls:
+        return calls["pay"]["calls"]
+    return sum(c["calls"] for c in calls.values())
+
+
 def _per_call_ms(phase: dict) -> dict[str, float]:
-    """``machine_cpu_s`` of a one-call phase, in ms per call answered."""
-    answered = sum(c["calls"] for c in phase["calls"].values())
+    """``machine_cpu_s`` of a phase, in ms per call answered (``_answered``)."""
+    answered = _answered(phase["calls"])
     return {k: v * 1000 / max(answered, 1) for k, v in phase["machine_cpu_s"].items()}
 
 

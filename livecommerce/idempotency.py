@@ -46,7 +46,7 @@ from rest_framework.settings import api_settings
 
 from livecommerce.errors import error_response
 from livecommerce.models import IdempotencyRecord
-from livecommerce.rows import prepared_statements
+from livecommerce.rows import insert_fields, prepared_statements
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -118,9 +118,7 @@ def _hold_and_claim(*, credential: str, key: str, request_hash: str, request) ->
         path=request.get_full_path()[:2048],
         locked_at=timezone.now(),
     )
-    fields = [
-        f for f in IdempotencyRecord._meta.concrete_fields if not getattr(f, "db_returning", False)
-    ]
+    fields = insert_fields(IdempotencyRecord)
     values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))

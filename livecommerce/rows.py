@@ -12,6 +12,7 @@ once per connection.
 
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 
 from django.conf import settings
 from django.db import connection as default_connection
@@ -95,6 +96,19 @@ def _prepared(field, plain: tuple[type | None, str], value, connection):
     return field.get_db_prep_save(value, connection)
 
 
+@cache
+def insert_fields(model: type[Model]) -> tuple:
+    """The concrete fields an INSERT of ``model`` names, in order: all but those the database
+    returns (an auto-increment id)."""
+    return tuple(f for f in model._meta.concrete_fields if not getattr(f, "db_returning", False))
+
+
+@cache
+def _plain_of(model: type[Model]) -> tuple:
+    """``_plain`` of each of ``insert_fields(model)``: fixed by the model, so worked out once."""
+    return tuple(_plain(field) for field in insert_fields(model))
+
+
 # Django's INSERT text per (model, database vendor, conflict clause, one row or several): on
 # PostgreSQL several rows are one ``INSERT ... SELECT * FROM UNNEST(%s::type[], ...)``, whose
 # text does not depend on their number. None: a shape whose text does (kept from being cached).
@@ -112,11 +126,11 @@ def insert_sql(model, objs, connection, *, raw: bool = False, on_conflict=None) 
     A call with a value that is an expression goes through Django's compiler, and its text is
     never kept.
     """
-    fields = [f for f in model._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    fields = insert_fields(model)
     key = (model, connection.vendor, on_conflict, len(objs) == 1)
     text = _INSERT_TEXT.get(key)
     if text is not None:
-        plain = [_plain(field) for field in fields]
+        plain = _plain_of(model)
         rows = []
         for obj in objs:
             row = []

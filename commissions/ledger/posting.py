@@ -10,7 +10,7 @@ from django.db.models.constants import OnConflict
 from commissions.choices import PARTNER_PURPOSES
 from commissions.ledger.accounts import AccountKey, ledger_accounts
 from commissions.models import LedgerAccount, LedgerEntry, LedgerLine
-from livecommerce.rows import insert_sql
+from livecommerce.rows import insert_fields, insert_sql
 from orders.models import Order, Refund
 
 
@@ -233,9 +233,8 @@ def _lines_of_inserted(lines: list[LedgerLine], connection) -> tuple[str, list] 
     if not lines:
         return None
     qn = connection.ops.quote_name
-    fields = [f for f in LedgerLine._meta.concrete_fields if not getattr(f, "db_returning", False)]
     sql, params = insert_sql(LedgerLine, lines, connection)
-    columns = ", ".join(qn(f.column) for f in fields)
+    columns = ", ".join(qn(f.column) for f in insert_fields(LedgerLine))
     head = f"INSERT INTO {qn(LedgerLine._meta.db_table)} ({columns}) "
     if not sql.startswith(head + "SELECT * FROM UNNEST("):  # noqa: S608 (names, no values)
         return None
